@@ -1,0 +1,29 @@
+{
+  "targets": [
+    {
+      "target_name": "nofail",
+      "sources": [
+        "native/core/buddy.cc",
+        "native/core/zone.cc",
+        "native/os/region.cc",
+        "native/sync/pool.cc",
+        "native/sync/registry.cc",
+        "native/binding/napi_util.cc",
+        "native/binding/pool_api.cc",
+        "native/binding/page_api.cc",
+        "native/binding/addon.cc"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["-std=gnu++20", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "configurations": {
+        "Release": {
+          "cflags_cc": ["-O2"]
+        },
+        "Debug": {
+          "defines": ["NOFAIL_DEBUG=1"],
+          "cflags_cc": ["-O1", "-g"]
+        }
+      }
+    }
+  ]
+}

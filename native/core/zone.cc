@@ -1,0 +1,106 @@
+#include "zone.h"
+
+namespace nofail {
+
+Zone::Zone(PageMeta* meta, uint32_t nrPages, unsigned maxOrder) : buddy_(meta, nrPages, maxOrder) {
+  for (auto& w : wmark_) w.store(0, std::memory_order_relaxed);
+}
+
+void Zone::setWatermarks(int64_t min, int64_t low, int64_t high) {
+  wmark_[kAllocWmarkMin].store(min, std::memory_order_relaxed);
+  wmark_[kAllocWmarkLow].store(low, std::memory_order_relaxed);
+  wmark_[kAllocWmarkHigh].store(high, std::memory_order_relaxed);
+}
+
+// Depth below the mark, as in the kernel since 6.3: MIN_RESERVE (__GFP_HIGH)
+// may take half of it, a non-blocking MIN_RESERVE caller (GFP_ATOMIC) a
+// further quarter of the rest, an OOM victim half of what is left. The
+// reservation is added after scaling: reserve rights are a different axis
+// from urgency, and an ATOMIC caller must not eat a reservation either.
+int64_t Zone::effectiveMark(unsigned level, uint32_t allocFlags) const {
+  int64_t min = wmark_[level & kAllocWmarkMask].load(std::memory_order_relaxed);
+  if (allocFlags & kAllocMinReserve) {
+    min -= min / 2;
+    if (allocFlags & kAllocNonBlock) min -= min / 4;
+  }
+  if (allocFlags & kAllocOom) min -= min / 2;
+  if (!(allocFlags & kAllocReserve)) min += reserved();
+  return min;
+}
+
+bool Zone::watermarkOk(unsigned order, unsigned level, uint32_t allocFlags) const {
+  return watermarkOkBulk(order, 1, level, allocFlags);
+}
+
+bool Zone::watermarkOkBulk(unsigned order, uint32_t nr, unsigned level, uint32_t allocFlags) const {
+  if (allocFlags & kAllocNoWatermarks) {
+    return nr == 1 ? buddy_.hasBlock(order)
+                   : buddy_.freePages() >= static_cast<int64_t>(uint64_t{nr} << order);
+  }
+  // As __zone_watermark_ok: the pages beyond the first are not usable to
+  // satisfy the mark, and free must stay strictly above it.
+  const int64_t free = buddy_.freePages() - static_cast<int64_t>((uint64_t{nr} << order) - 1);
+  if (free <= effectiveMark(level, allocFlags)) return false;
+  return buddy_.hasBlock(order);
+}
+
+int64_t Zone::allocLocked(unsigned order, uint32_t allocFlags, uint32_t owner, uint32_t* gen) {
+  if (!watermarkOk(order, allocFlags & kAllocWmarkMask, allocFlags)) {
+    const bool frag = buddy_.freePages() > 0 && !buddy_.hasBlock(order) &&
+                      buddy_.freePages() - ((int64_t{1} << order) - 1) >
+                          effectiveMark(allocFlags & kAllocWmarkMask, allocFlags);
+    bump(frag ? counters_.failFragmented : counters_.failWatermark, 1);
+    return static_cast<int64_t>(frag ? Status::kNoMemFragmented : Status::kNoMemWatermark);
+  }
+  const uint32_t pfn = buddy_.takeLocked(order);
+  if (pfn == PageMeta::kNone) {  // unreachable after a passed check; kept as a guard
+    bump(counters_.failFragmented, 1);
+    return static_cast<int64_t>(Status::kNoMemFragmented);
+  }
+  const uint32_t g = nextGen_;
+  nextGen_ = (nextGen_ + 1) & kGenMask;
+  buddy_.metaMut(pfn) = PageMeta::make(PageState::kAllocated, order, owner, g);
+  bump(counters_.allocs, 1);
+  bump(counters_.pgalloc, uint64_t{1} << order);
+  if (gen) *gen = g;
+  return pfn;
+}
+
+Status Zone::checkAllocatedLocked(uint32_t pfn, unsigned order, uint32_t gen) const {
+  if (pfn >= buddy_.nrPages() || order > buddy_.maxOrder()) return Status::kOutOfRange;
+  const PageMeta m = buddy_.meta(pfn);
+  switch (m.state()) {
+    case PageState::kFree:
+      return Status::kDoubleFree;
+    case PageState::kTail:
+      return Status::kBadPage;
+    case PageState::kAllocated:
+      break;
+  }
+  if (m.order() != order) return Status::kBadPage;
+  if (gen != kAnyGen && m.gen() != gen) return Status::kBadPage;
+  return Status::kOk;
+}
+
+Status Zone::freeLocked(uint32_t pfn, unsigned order, uint32_t gen, uint32_t* owner,
+                        uint32_t* mergedPfn, unsigned* mergedOrder) {
+  const Status s = checkAllocatedLocked(pfn, order, gen);
+  if (s != Status::kOk) return s;
+  if (owner) *owner = buddy_.meta(pfn).owner();
+  buddy_.giveLocked(pfn, order, mergedPfn, mergedOrder);
+  bump(counters_.frees, 1);
+  bump(counters_.pgfree, uint64_t{1} << order);
+  return Status::kOk;
+}
+
+Status Zone::setOwnerLocked(uint32_t pfn, unsigned order, uint32_t gen, uint32_t newOwner,
+                            uint32_t* oldOwner) {
+  const Status s = checkAllocatedLocked(pfn, order, gen);
+  if (s != Status::kOk) return s;
+  const PageMeta m = buddy_.meta(pfn);
+  if (oldOwner) *oldOwner = m.owner();
+  buddy_.metaMut(pfn) = PageMeta::make(PageState::kAllocated, order, newOwner, m.gen());
+  return Status::kOk;
+}
+
+}  // namespace nofail

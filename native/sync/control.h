@@ -1,0 +1,54 @@
+// The control block: a SharedArrayBuffer that the creating thread allocates
+// and every attached thread shares (Node 20 cannot wrap native memory in a
+// SharedArrayBuffer, DESIGN §2, so the pool borrows JavaScript's). Native
+// code publishes what JavaScript must read without a call — the free-page
+// count, and a sequence word bumped by every free, on which waiters block
+// with Atomics.wait. The slots are mirrored in src/control.ts; keep the two
+// in step.
+//
+// Memory ordering: native stores are release, JavaScript's Atomics loads are
+// sequentially consistent; a waiter that reads kFreeSeq, rechecks the pool
+// and then waits on the old value cannot miss a free that happened after
+// its read (Atomics.wait compares first).
+#pragma once
+
+#include <cstdint>
+
+namespace nofail {
+
+namespace ctl {
+constexpr int kMagic = 0;      // kMagicValue once initialised
+constexpr int kFreeSeq = 1;    // bumped (native) after every free; the futex word
+constexpr int kWaiters = 2;    // threads blocked on kFreeSeq (JavaScript)
+constexpr int kFreePages = 3;  // mirror of Zone::freePages() (native)
+constexpr int kReserved = 4;   // mirror of Zone::reserved() (native)
+constexpr int kSlots = 1024;   // the block is 4 KiB; later slots belong to src/control.ts
+constexpr int32_t kMagicValue = 0x4e4f464c;  // "NOFL"
+}  // namespace ctl
+
+// A borrowed view of the control block; null in the C++ tests.
+class ControlBlock {
+ public:
+  explicit ControlBlock(int32_t* words = nullptr) : w_(words) {}
+  bool attached() const { return w_ != nullptr; }
+  int32_t* words() const { return w_; }
+
+  void publishFree(int64_t freePages) const {
+    if (!w_) return;
+    __atomic_store_n(&w_[ctl::kFreePages], static_cast<int32_t>(freePages), __ATOMIC_RELEASE);
+    __atomic_fetch_add(&w_[ctl::kFreeSeq], 1, __ATOMIC_RELEASE);
+  }
+  void publishAlloc(int64_t freePages) const {
+    if (!w_) return;
+    __atomic_store_n(&w_[ctl::kFreePages], static_cast<int32_t>(freePages), __ATOMIC_RELEASE);
+  }
+  void publishReserved(int64_t reserved) const {
+    if (!w_) return;
+    __atomic_store_n(&w_[ctl::kReserved], static_cast<int32_t>(reserved), __ATOMIC_RELEASE);
+  }
+
+ private:
+  int32_t* w_;
+};
+
+}  // namespace nofail

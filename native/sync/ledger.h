@@ -1,0 +1,74 @@
+// The ownership ledger: which task owns how many pages. Every allocated
+// head records its owner id in its PageMeta; the ledger keeps the per-task
+// totals that OOM badness and stats() read, and hands out task ids.
+//
+// Locking: every method needs the zone lock (Pool::zoneLock_), except
+// pages(), which reads an atomic.
+// Identity: sum over live and dead tasks of pages(t) == Zone::allocatedPages().
+// Ids: 0 is never a task; ids of released tasks are reused only after their
+// pages are all returned, so no page can name a reused owner.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../core/page_meta.h"
+
+namespace nofail {
+
+class Ledger {
+ public:
+  static constexpr uint32_t kMaxTasks = 16384;
+
+  Ledger() : pages_(new std::atomic<int64_t>[kMaxTasks]()), live_(kMaxTasks, false) {}
+
+  // Returns a fresh task id, or 0 when every slot is taken.
+  uint32_t createLocked() {
+    uint32_t id;
+    if (!freeIds_.empty()) {
+      id = freeIds_.back();
+      freeIds_.pop_back();
+    } else {
+      if (used_ + 1 >= kMaxTasks) return 0;
+      id = ++used_;  // ids start at 1
+    }
+    live_[id] = true;
+    pages_[id].store(0, std::memory_order_relaxed);
+    return id;
+  }
+
+  bool liveLocked(uint32_t id) const { return id != 0 && id <= used_ && live_[id]; }
+
+  // The caller must have returned every page of the task first.
+  void releaseLocked(uint32_t id) {
+    live_[id] = false;
+    freeIds_.push_back(id);
+  }
+
+  void chargeLocked(uint32_t id, int64_t pages) {
+    pages_[id].store(pages_[id].load(std::memory_order_relaxed) + pages, std::memory_order_relaxed);
+  }
+
+  // Lock-free: the array never moves.
+  int64_t pages(uint32_t id) const {
+    return id < kMaxTasks ? pages_[id].load(std::memory_order_relaxed) : 0;
+  }
+
+  int64_t totalLocked() const {
+    int64_t sum = 0;
+    for (uint32_t id = 1; id <= used_; ++id) sum += pages_[id].load(std::memory_order_relaxed);
+    return sum;
+  }
+
+  uint32_t liveCountLocked() const { return used_ - static_cast<uint32_t>(freeIds_.size()); }
+
+ private:
+  std::unique_ptr<std::atomic<int64_t>[]> pages_;  // atomically updated under the zone lock
+  std::vector<bool> live_;
+  std::vector<uint32_t> freeIds_;
+  uint32_t used_ = 0;  // highest id handed out
+};
+
+}  // namespace nofail

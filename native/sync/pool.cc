@@ -1,0 +1,226 @@
+#include "pool.h"
+
+#include <cstdlib>
+
+namespace nofail {
+
+namespace {
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+}  // namespace
+
+Pool::Pool(const PoolConfig& config, uint32_t nrPages)
+    // calloc: the kernel hands out zero pages lazily, so metadata that is
+    // never written (tails of large free blocks) costs no resident memory.
+    : config_(config),
+      meta_(static_cast<PageMeta*>(std::calloc(nrPages, sizeof(PageMeta)))),
+      zone_(meta_.get(), nrPages, config.maxOrder),
+      control_(config.control) {}
+
+Pool::~Pool() {
+  // unique_ptr<PageMeta[]> would call delete[]; the memory came from calloc.
+  std::free(meta_.release());
+}
+
+std::shared_ptr<Pool> Pool::create(const PoolConfig& config, std::string* error) {
+  const uint64_t pages = config.bytes >> kPageShift;
+  if (config.bytes == 0 || (config.bytes & (kPageSize - 1)) != 0 || pages > kMaxPages) {
+    *error = "size must be a positive multiple of 4096 bytes and at most 2^29 - 1 pages";
+    return nullptr;
+  }
+  if (config.maxOrder > kMaxOrderLimit) {
+    *error = "maxOrder must be between 0 and 15";
+    return nullptr;
+  }
+  if (!(0 <= config.wmarkMin && config.wmarkMin <= config.wmarkLow &&
+        config.wmarkLow <= config.wmarkHigh && config.wmarkHigh <= static_cast<int64_t>(pages))) {
+    *error = "watermarks must satisfy 0 <= min <= low <= high <= total pages";
+    return nullptr;
+  }
+  std::shared_ptr<Pool> pool(new Pool(config, static_cast<uint32_t>(pages)));
+  if (!pool->meta_) {
+    *error = "out of memory for page metadata";
+    return nullptr;
+  }
+  RegionOptions ro;
+  ro.bytes = config.bytes;
+  ro.populate = config.populate;
+  ro.mlock = config.mlock;
+  ro.hugepages = config.hugepages;
+  if (!pool->region_.map(ro, error)) return nullptr;
+  {
+    Guard<SpinLock> g(pool->zoneLock_);
+    pool->zone_.initLocked();
+    pool->zone_.setWatermarks(config.wmarkMin, config.wmarkLow, config.wmarkHigh);
+    pool->control_.publishAlloc(pool->zone_.freePages());
+  }
+  return pool;
+}
+
+void Pool::debugCheckLocked() {
+#if NOFAIL_DEBUG
+  // Cheap identities on every operation, the full walk every 4096.
+  int64_t sum = 0;
+  for (unsigned o = 0; o <= zone_.maxOrder(); ++o) sum += static_cast<int64_t>(zone_.buddy().nrFree(o)) << o;
+  if (sum != zone_.freePages()) std::abort();
+  if (zone_.freePages() + zone_.allocatedPages() != zone_.nrPages()) std::abort();
+  if (ledger_.totalLocked() != zone_.allocatedPages()) std::abort();
+  if ((++opsSinceCheck_ & 4095) == 0 && zone_.checkLocked() != nullptr) std::abort();
+#endif
+}
+
+int64_t Pool::alloc(unsigned order, uint32_t allocFlags, uint32_t task, uint32_t* gen) {
+  Guard<SpinLock> g(zoneLock_);
+  if (!ledger_.liveLocked(task)) return static_cast<int64_t>(Status::kNoTask);
+  const int64_t pfn = zone_.allocLocked(order, allocFlags, task, gen);
+  if (pfn >= 0) {
+    ledger_.chargeLocked(task, int64_t{1} << order);
+    control_.publishAlloc(zone_.freePages());
+  }
+  debugCheckLocked();
+  return pfn;
+}
+
+Status Pool::freeLocked(uint32_t pfn, unsigned order, uint32_t gen) {
+  uint32_t owner = 0, mergedPfn = 0;
+  unsigned mergedOrder = 0;
+  const Status s = zone_.freeLocked(pfn, order, gen, &owner, &mergedPfn, &mergedOrder);
+  if (s != Status::kOk) return s;
+  ledger_.chargeLocked(owner, -(int64_t{1} << order));
+  if (config_.releaseOrder >= 0 && mergedOrder >= static_cast<unsigned>(config_.releaseOrder)) {
+    // Under the lock on purpose: once it is dropped the block may be handed
+    // out, and MADV_DONTNEED would zero the new owner's data.
+    region_.release(uint64_t{mergedPfn} << kPageShift, uint64_t{1} << (mergedOrder + kPageShift));
+  }
+  return Status::kOk;
+}
+
+Status Pool::free(uint32_t pfn, unsigned order, uint32_t gen) {
+  Status s;
+  {
+    Guard<SpinLock> g(zoneLock_);
+    s = freeLocked(pfn, order, gen);
+    debugCheckLocked();
+    if (s == Status::kOk) control_.publishFree(zone_.freePages());
+  }
+  return s;
+}
+
+int64_t Pool::allocBulk(uint32_t n, unsigned order, uint32_t allocFlags, uint32_t task, int32_t* out) {
+  if (n == 0) return 0;
+  Guard<SpinLock> g(zoneLock_);
+  if (!ledger_.liveLocked(task)) return static_cast<int64_t>(Status::kNoTask);
+  if (!zone_.watermarkOkBulk(order, n, allocFlags & kAllocWmarkMask, allocFlags)) {
+    return static_cast<int64_t>(Status::kNoMemWatermark);
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t gen = 0;
+    // The bulk check above covered the watermark; each block only needs a block.
+    const int64_t pfn = zone_.allocLocked(order, kAllocNoWatermarks, task, &gen);
+    if (pfn < 0) {
+      // Fragmented: all or none, so give back what this call took.
+      for (uint32_t j = 0; j < i; ++j) {
+        zone_.freeLocked(static_cast<uint32_t>(out[2 * j]), order, Zone::kAnyGen, nullptr, nullptr, nullptr);
+      }
+      debugCheckLocked();
+      return pfn;
+    }
+    out[2 * i] = static_cast<int32_t>(pfn);
+    out[2 * i + 1] = static_cast<int32_t>(gen);
+  }
+  ledger_.chargeLocked(task, static_cast<int64_t>(uint64_t{n} << order));
+  control_.publishAlloc(zone_.freePages());
+  debugCheckLocked();
+  return n;
+}
+
+Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
+  Status s = Status::kOk;
+  uint32_t i = 0;
+  {
+    Guard<SpinLock> g(zoneLock_);
+    for (; i < n; ++i) {
+      if (refs[i].order > zone_.maxOrder()) {
+        s = Status::kOutOfRange;
+        break;
+      }
+      s = freeLocked(refs[i].pfn, refs[i].order, refs[i].gen);
+      if (s != Status::kOk) break;
+    }
+    debugCheckLocked();
+    if (i > 0) control_.publishFree(zone_.freePages());
+  }
+  *done = i;
+  return s;
+}
+
+Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task) {
+  Guard<SpinLock> g(zoneLock_);
+  if (!ledger_.liveLocked(task)) return Status::kNoTask;
+  uint32_t old = 0;
+  const Status s = zone_.setOwnerLocked(pfn, order, gen, task, &old);
+  if (s == Status::kOk) {
+    ledger_.chargeLocked(old, -(int64_t{1} << order));
+    ledger_.chargeLocked(task, int64_t{1} << order);
+  }
+  debugCheckLocked();
+  return s;
+}
+
+uint32_t Pool::createTask() {
+  Guard<SpinLock> g(zoneLock_);
+  return ledger_.createLocked();
+}
+
+bool Pool::taskLive(uint32_t task) {
+  Guard<SpinLock> g(zoneLock_);
+  return ledger_.liveLocked(task);
+}
+
+uint32_t Pool::liveTasks() {
+  Guard<SpinLock> g(zoneLock_);
+  return ledger_.liveCountLocked();
+}
+
+// O(nrPages) under the lock: a walk of the heads. It runs when a thread
+// exits or a task is reaped, not on a hot path; 1 GiB is 262144 words.
+int64_t Pool::reclaimTask(uint32_t task, bool retire) {
+  Guard<SpinLock> g(zoneLock_);
+  if (!ledger_.liveLocked(task)) return static_cast<int64_t>(Status::kNoTask);
+  int64_t returned = 0;
+  const uint32_t n = zone_.nrPages();
+  uint32_t pfn = 0;
+  while (pfn < n && ledger_.pages(task) > 0) {
+    const PageMeta m = zone_.meta(pfn);
+    const uint32_t size = 1u << m.order();
+    if (m.state() == PageState::kAllocated && m.owner() == task) {
+      freeLocked(pfn, m.order(), Zone::kAnyGen);
+      returned += size;
+    }
+    // The next head is at pfn + size. If the free merged with an upper
+    // buddy, that head is now a tail (a zero word, order 0) and the walk
+    // steps through the merged block's tails one by one: slower, still exact.
+    pfn += size;
+  }
+  if (retire) ledger_.releaseLocked(task);
+  debugCheckLocked();
+  if (returned > 0) control_.publishFree(zone_.freePages());
+  return returned;
+}
+
+int64_t Pool::addReserved(int64_t delta) {
+  Guard<SpinLock> g(zoneLock_);
+  zone_.addReserved(delta);
+  control_.publishReserved(zone_.reserved());
+  return zone_.reserved();
+}
+
+const char* Pool::check() {
+  Guard<SpinLock> g(zoneLock_);
+  if (const char* why = zone_.checkLocked()) return why;
+  if (ledger_.totalLocked() != zone_.allocatedPages()) return "sum of task pages != allocated pages";
+  return nullptr;
+}
+
+}  // namespace nofail

@@ -1,0 +1,95 @@
+// A pool: one mapped region, its zone, the zone lock and the ownership
+// ledger. This is the thread-safe face of the core that the binding (and
+// the C++ stress tests) call; every method takes the zone lock itself.
+//
+// Locking: zoneLock_ (rank 20) protects the buddy lists, the zone counters'
+// writes, the generation counter and the ledger. It is never held while
+// calling out of the pool, and only release() of large free blocks makes a
+// system call under it (madvise, opt-in via releaseOrder).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "../core/zone.h"
+#include "../os/region.h"
+#include "control.h"
+#include "ledger.h"
+#include "lock.h"
+
+namespace nofail {
+
+struct PoolConfig {
+  uint64_t bytes = 0;
+  unsigned maxOrder = 10;
+  int64_t wmarkMin = 0, wmarkLow = 0, wmarkHigh = 0;
+  bool populate = false, mlock = false, hugepages = false;
+  int releaseOrder = -1;  // MADV_DONTNEED free blocks of at least this order; -1 = never
+  int32_t* control = nullptr;
+};
+
+// One entry of a bulk free: the handle of an allocated block.
+struct BlockRef {
+  uint32_t pfn;
+  uint32_t order;
+  uint32_t gen;
+};
+
+class Pool {
+ public:
+  // Validates the configuration and maps the region.
+  static std::shared_ptr<Pool> create(const PoolConfig& config, std::string* error);
+  ~Pool();
+
+  // Allocates one block owned by `task`; returns its pfn or a negative Status.
+  int64_t alloc(unsigned order, uint32_t allocFlags, uint32_t task, uint32_t* gen);
+  Status free(uint32_t pfn, unsigned order, uint32_t gen);
+  // All or none: `n` blocks for `task`, checking the watermark for all of
+  // them at once (the kernel's alloc_pages_bulk checks LOW + n). Writes
+  // (pfn, gen) pairs to `out`. Returns n or a negative Status.
+  int64_t allocBulk(uint32_t n, unsigned order, uint32_t allocFlags, uint32_t task, int32_t* out);
+  // Frees in order and stops at the first invalid entry, so that a caller
+  // knows exactly which blocks went back: `*done` are free afterwards.
+  Status freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done);
+  // Hands an allocated block to another task (a page sent to another thread).
+  Status setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task);
+
+  uint32_t createTask();
+  bool taskLive(uint32_t task);
+  // Returns every page `task` still owns to the pool (the reaper path) and
+  // retires the task id. Reports how many pages came back.
+  int64_t reclaimTask(uint32_t task, bool retire);
+  int64_t taskPages(uint32_t task) const { return ledger_.pages(task); }
+
+  void setWatermarks(int64_t min, int64_t low, int64_t high) { zone_.setWatermarks(min, low, high); }
+  int64_t addReserved(int64_t delta);
+
+  // The full identity check; nullptr when everything adds up.
+  const char* check();
+
+  const Zone& zone() const { return zone_; }
+  const Region& region() const { return region_; }
+  uint8_t* base() const { return region_.base(); }
+  int32_t* control() const { return control_.words(); }
+  uint32_t liveTasks();
+
+  uint32_t id = 0;     // registry id
+  uint32_t nonce = 0;  // random; a handle must present both
+
+ private:
+  explicit Pool(const PoolConfig& config, uint32_t nrPages);
+  Status freeLocked(uint32_t pfn, unsigned order, uint32_t gen);
+  void debugCheckLocked();
+
+  const PoolConfig config_;
+  Region region_;
+  std::unique_ptr<PageMeta[]> meta_;
+  Zone zone_;
+  Ledger ledger_;
+  ControlBlock control_;
+  SpinLock zoneLock_{LockRank::kZone};
+  uint64_t opsSinceCheck_ = 0;  // under lock, debug builds only
+};
+
+}  // namespace nofail
