@@ -14,6 +14,11 @@ export const CTL = {
   FREE_PAGES: 3,
   /** Mirror of the reservation counter (native). */
   RESERVED: 4,
+  /** drain_all_pages: bumped to ask every thread to drain its page cache. */
+  DRAIN_GEN: 16,
+  /** Pages cached per thread, indexed by task id (16384 slots). */
+  CACHED_BASE: 1024,
 } as const;
 
-export const CONTROL_BYTES = 4096;
+/** 4 KiB of words, then 16384 per-task words. */
+export const CONTROL_BYTES = 4 * (1024 + 16384);

@@ -39,7 +39,9 @@ export let checkPage: (p: unknown, owner: PageOwner) => asserts p is Page;
 export let markFreed: (p: Page) => void;
 export let markLive: (p: Page) => void;
 export let markMoved: (p: Page) => void;
-export let makePage: (owner: PageOwner, pfn: number, order: number, gen: number) => Page;
+export let makePage: (owner: PageOwner, pfn: number, order: number, gen: number, bytes?: Uint8Array) => Page;
+/** The view a page already made, if any (so a per-thread cache can reuse it). */
+export let pageView: (p: Page) => Uint8Array | undefined;
 
 export class Page {
   /** Page frame number: the index of the first page in the pool. */
@@ -104,6 +106,11 @@ export class Page {
     markMoved = (p) => {
       p.#state = MOVED;
     };
-    makePage = (owner, pfn, order, gen) => new Page(TOKEN, owner, pfn, order, gen);
+    makePage = (owner, pfn, order, gen, bytes) => {
+      const p = new Page(TOKEN, owner, pfn, order, gen);
+      p.#bytes = bytes;
+      return p;
+    };
+    pageView = (p) => p.#bytes;
   }
 }

@@ -15,17 +15,9 @@ import {
 } from './errors.js';
 import { formatGfp, GFP, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
 import { ALLOC, GEN_SCALE, native, STAT } from './native.js';
-import {
-  checkPage,
-  makePage,
-  markFreed,
-  markLive,
-  markMoved,
-  Page,
-  type PageDescriptor,
-  type PageOwner,
-  pageGen,
-} from './page.js';
+import { CTL_CACHED_SLOTS, PoolCore } from './core.js';
+import { checkPage, makePage, markFreed, markLive, markMoved, Page, type PageDescriptor, pageGen, pageView } from './page.js';
+import { PCP_BATCH, PCP_HIGH } from './pcp.js';
 import { PAGE_SIZE, parseSize } from './size.js';
 import { resolveWatermarks, type Watermarks } from './watermarks.js';
 
@@ -44,6 +36,17 @@ export interface PoolOptions {
   hugepages?: boolean;
   /** Give free blocks of at least this order back to the kernel (MADV_DONTNEED). Default: never. */
   releaseFreedOrder?: number;
+  /**
+   * This thread's page cache for order-0 pages (the kernel's per-CPU lists):
+   * `false` to disable, or `{ batch, high }`. Default { batch: 63, high: 252 }.
+   * Each thread that attaches chooses its own.
+   */
+  pcp?: false | { batch?: number; high?: number };
+}
+
+/** Per-thread options of Pool.attach(). */
+export interface AttachOptions {
+  pcp?: PoolOptions['pcp'];
 }
 
 /** A structured-clonable handle: send it to a worker and `Pool.attach()` it there. */
@@ -61,8 +64,12 @@ export interface PoolStats {
   watermarks: Watermarks;
   /** Free blocks per order, 0..maxOrder (/proc/buddyinfo). */
   buddyinfo: number[];
-  /** Pages owned by this thread's task. */
+  /** Pages owned by this thread's task (its page cache included). */
   threadPages: number;
+  /** Pages in this thread's page cache. */
+  cachedPages: number;
+  /** Pages in every thread's page cache, by task id (threads that published one). */
+  cachedByTask: Record<number, number>;
   /** Live tasks (attached threads and registered tasks). */
   tasks: number;
   counters: {
@@ -92,22 +99,26 @@ function checkBool(value: unknown, name: string): boolean {
   return value;
 }
 
-/** This thread's attachment to a pool: what Page handles point back to. */
-class Attachment implements PageOwner {
-  slot: number;
-  closed = false;
-  #region: ArrayBuffer | undefined;
-  constructor(slot: number) {
-    this.slot = slot;
+function resolvePcp(option: unknown): { batch: number; high: number } | false {
+  if (option === undefined) return { batch: PCP_BATCH, high: PCP_HIGH };
+  if (option === false) return false;
+  if (option === null || typeof option !== 'object') {
+    throw new InvalidArgTypeError('pcp must be false or an object { batch, high }');
   }
-  region(): ArrayBuffer {
-    return (this.#region ??= native.region(this.slot));
+  const o = option as { batch?: unknown; high?: unknown };
+  const batch = o.batch ?? PCP_BATCH;
+  const high = o.high ?? Math.max(PCP_HIGH, 4 * (batch as number));
+  if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1 || batch > 4096) {
+    throw new OutOfRangeError(`pcp.batch must be an integer from 1 to 4096; received ${String(batch)}`);
   }
+  if (typeof high !== 'number' || !Number.isInteger(high) || high < batch || high > 65536) {
+    throw new OutOfRangeError(`pcp.high must be an integer from pcp.batch to 65536; received ${String(high)}`);
+  }
+  return { batch, high };
 }
 
 export class Pool {
-  #at: Attachment;
-  #ctl: Int32Array;
+  #core: PoolCore;
   #handle: PoolHandle;
   #stats = new Float64Array(native.statsLength);
   #bulk = new Int32Array(2 * 64);
@@ -118,14 +129,16 @@ export class Pool {
   /** This thread's task id in the pool. */
   readonly taskId: number;
 
-  private constructor(result: readonly number[], control: SharedArrayBuffer, ctl: Int32Array) {
-    const [slot, id, nonce, nrPages, maxOrder, task] = result as [number, number, number, number, number, number];
-    this.#at = new Attachment(slot);
-    this.#ctl = ctl;
-    this.#handle = Object.freeze({ id, nonce, control });
-    this.totalPages = nrPages;
-    this.maxOrder = maxOrder;
-    this.taskId = task;
+  private constructor(r: readonly number[], control: SharedArrayBuffer, pcp: unknown) {
+    const ctl = new Int32Array(control);
+    this.#handle = Object.freeze({ id: r[1]!, nonce: r[2]!, control });
+    const s = new Float64Array(native.statsLength);
+    native.stats(r[0]!, s);
+    const wmark = { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! };
+    this.#core = new PoolCore(r, ctl, wmark, resolvePcp(pcp));
+    this.totalPages = this.#core.totalPages;
+    this.maxOrder = this.#core.maxOrder;
+    this.taskId = this.#core.taskId;
   }
 
   /** Creates a pool in this thread; other threads attach with `Pool.attach(pool.handle)`. */
@@ -153,14 +166,15 @@ export class Pool {
       checkOrder(options.releaseFreedOrder, maxOrder);
       releaseOrder = options.releaseFreedOrder;
     }
+    resolvePcp(options.pcp);
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const ctl = new Int32Array(control);
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
-    return new Pool(r, control, ctl);
+    return new Pool(r, control, options.pcp);
   }
 
   /** Attaches this thread to a pool created elsewhere. */
-  static attach(handle: PoolHandle): Pool {
+  static attach(handle: PoolHandle, options: AttachOptions = {}): Pool {
     if (
       handle === null ||
       typeof handle !== 'object' ||
@@ -171,9 +185,9 @@ export class Pool {
       throw new InvalidArgTypeError('handle must be a pool handle { id, nonce, control } from pool.handle');
     }
     if (handle.control.byteLength < CONTROL_BYTES) throw new BadPageError('handle.control is not a pool control block');
-    const ctl = new Int32Array(handle.control);
-    const r = native.attach(handle.id, handle.nonce, ctl);
-    return new Pool(r, handle.control, ctl);
+    resolvePcp(options?.pcp);
+    const r = native.attach(handle.id, handle.nonce, new Int32Array(handle.control));
+    return new Pool(r, handle.control, options?.pcp);
   }
 
   /** Structured-clonable: pass it in workerData or postMessage. */
@@ -183,12 +197,12 @@ export class Pool {
 
   /** True once close() was called in this thread. */
   get closed(): boolean {
-    return this.#at.closed;
+    return this.#core.closed;
   }
 
   #slot(): number {
-    if (this.#at.closed) throw new PoolClosedError();
-    return this.#at.slot;
+    if (this.#core.closed) throw new PoolClosedError();
+    return this.#core.slot;
   }
 
   /**
@@ -198,14 +212,39 @@ export class Pool {
    * that fails.
    */
   alloc(gfp: GfpMask = GFP.KERNEL, order = 0): Page {
-    const slot = this.#slot();
+    const core = this.#core;
+    if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
-    if (order !== 0) checkOrder(order, this.maxOrder);
-    let v = native.alloc(slot, order, ALLOC.WMARK_LOW | (gfp & GFP.RESERVE ? ALLOC.RESERVE : 0), 0);
-    if (v < 0) v = native.alloc(slot, order, gfpToAllocFlags(gfp), 0);
+    if (order !== 0) checkOrder(order, core.maxOrder);
+    const reserve = gfp & GFP.RESERVE ? ALLOC.RESERVE : 0;
+    const pcp = core.pcp;
+    if (order === 0 && pcp !== null) {
+      // The fast path: above LOW (plus any reservation), from this thread's cache.
+      if (core.ctl[CTL.DRAIN_GEN] !== pcp.drainSeen) core.checkDrain();
+      if (core.freePages() > core.wmark.low + (reserve ? 0 : core.reserved())) {
+        if (pcp.count > 0 || pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve)) {
+          const i = --pcp.count;
+          const e = pcp.entries;
+          const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
+          core.publishCached();
+          if (gfp & GFP.ZERO) page.bytes.fill(0);
+          return page;
+        }
+      }
+    }
+    let v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, 0);
+    if (v < 0) {
+      // Below LOW: the caller may go as deep below MIN as its flags allow.
+      // Cached pages count as allocated; give them back so they can be had.
+      if (pcp !== null && pcp.count > 0) {
+        pcp.drain(core.slot);
+        core.publishCached();
+      }
+      v = native.alloc(core.slot, order, gfpToAllocFlags(gfp), 0);
+    }
     if (v < 0) throw this.#allocFailure(gfp, order);
     const pfn = Math.floor(v / GEN_SCALE);
-    const page = makePage(this.#at, pfn, order, v - pfn * GEN_SCALE);
+    const page = makePage(core, pfn, order, v - pfn * GEN_SCALE);
     if (gfp & GFP.ZERO) page.bytes.fill(0);
     return page;
   }
@@ -216,10 +255,24 @@ export class Pool {
 
   /** Returns a page to the pool. */
   free(page: Page): void {
-    checkPage(page, this.#at);
-    native.free(this.#at.slot, page.pfn, page.order, pageGen(page));
+    const core = this.#core;
+    checkPage(page, core);
+    const pcp = core.pcp;
+    // Into this thread's cache, unless another thread is waiting for memory
+    // or asked for caches to be drained: then straight back to the zone.
+    if (page.order === 0 && pcp !== null && core.ctl[CTL.WAITERS] === 0 && core.ctl[CTL.DRAIN_GEN] === pcp.drainSeen) {
+      markFreed(page);
+      const i = pcp.count++;
+      pcp.entries[2 * i] = page.pfn;
+      pcp.entries[2 * i + 1] = pageGen(page);
+      pcp.views[i] = pageView(page);
+      if (pcp.count > pcp.high) pcp.drain(core.slot, pcp.batch);
+      core.publishCached();
+      return;
+    }
+    native.free(core.slot, page.pfn, page.order, pageGen(page));
     markFreed(page);
-    this.#wake();
+    core.wakeWaiters();
   }
 
   /**
@@ -237,10 +290,17 @@ export class Pool {
     if (this.#bulk.length < 2 * n) this.#bulk = new Int32Array(2 * n);
     const out = this.#bulk;
     let r = native.allocBulk(slot, n, order, ALLOC.WMARK_LOW | (gfp & GFP.RESERVE ? ALLOC.RESERVE : 0), 0, out);
-    if (r < 0) r = native.allocBulk(slot, n, order, gfpToAllocFlags(gfp), 0, out);
+    if (r < 0) {
+      const pcp = this.#core.pcp;
+      if (pcp !== null && pcp.count > 0) {
+        pcp.drain(slot);
+        this.#core.publishCached();
+      }
+      r = native.allocBulk(slot, n, order, gfpToAllocFlags(gfp), 0, out);
+    }
     if (r < 0) throw this.#allocFailure(gfp, order);
     const pages = new Array<Page>(n);
-    for (let i = 0; i < n; i++) pages[i] = makePage(this.#at, out[2 * i]!, order, out[2 * i + 1]!);
+    for (let i = 0; i < n; i++) pages[i] = makePage(this.#core, out[2 * i]!, order, out[2 * i + 1]!);
     if (gfp & GFP.ZERO) for (const p of pages) p.bytes.fill(0);
     return pages;
   }
@@ -255,7 +315,7 @@ export class Pool {
       // Mark as we validate, so the same page twice in the array is a double free.
       for (; i < pages.length; i++) {
         const p = pages[i];
-        checkPage(p, this.#at);
+        checkPage(p, this.#core);
         markFreed(p);
         refs[3 * i] = p.pfn;
         refs[3 * i + 1] = p.order;
@@ -270,10 +330,10 @@ export class Pool {
     } catch (e) {
       const freed = (e as { freed?: number }).freed ?? 0;
       for (let j = freed; j < pages.length; j++) markLive(pages[j]!);
-      if (freed > 0) this.#wake();
+      if (freed > 0) this.#core.wakeWaiters();
       throw e;
     }
-    this.#wake();
+    this.#core.wakeWaiters();
   }
 
   /**
@@ -281,7 +341,7 @@ export class Pool {
    * unusable here afterwards. The descriptor is plain data.
    */
   transfer(page: Page): PageDescriptor {
-    checkPage(page, this.#at);
+    checkPage(page, this.#core);
     markMoved(page);
     return Object.freeze({ pool: this.#handle.id, pfn: page.pfn, order: page.order, gen: pageGen(page) });
   }
@@ -295,7 +355,7 @@ export class Pool {
     const { pool, pfn, order, gen } = descriptor;
     if (pool !== this.#handle.id) throw new BadPageError('the descriptor belongs to another pool');
     native.setOwner(slot, pfn, order, gen, 0);
-    return makePage(this.#at, pfn, order, gen);
+    return makePage(this.#core, pfn, order, gen);
   }
 
   stats(): PoolStats {
@@ -303,6 +363,12 @@ export class Pool {
     native.stats(this.#slot(), s);
     const buddyinfo: number[] = [];
     for (let o = 0; o <= this.maxOrder; o++) buddyinfo.push(s[STAT.buddyinfo + o]!);
+    const cachedByTask: Record<number, number> = {};
+    const ctl = this.#core.ctl;
+    for (let t = 1; t < CTL_CACHED_SLOTS; t++) {
+      const n = ctl[CTL.CACHED_BASE + t]!;
+      if (n !== 0) cachedByTask[t] = n;
+    }
     return {
       totalPages: s[STAT.totalPages]!,
       freePages: s[STAT.freePages]!,
@@ -311,6 +377,8 @@ export class Pool {
       watermarks: { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! },
       buddyinfo,
       threadPages: s[STAT.threadPages]!,
+      cachedPages: this.#core.pcp?.count ?? 0,
+      cachedByTask,
       tasks: s[STAT.liveTasks]!,
       counters: {
         allocs: s[STAT.allocs]!,
@@ -340,20 +408,20 @@ export class Pool {
    * were returned.
    */
   close(): number {
-    if (this.#at.closed) return 0;
-    const returned = native.detach(this.#at.slot);
-    this.#at.closed = true;
-    this.#wake();
+    const core = this.#core;
+    if (core.closed) return 0;
+    const returned = native.detach(core.slot);
+    core.closed = true;
+    if (core.pcp !== null) {
+      core.pcp.count = 0;  // the detach returned them with the rest of this thread's pages
+      core.publishCached();
+    }
+    core.wakeWaiters();
     return returned;
   }
 
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  /** Wakes threads waiting for free memory, if there are any. */
-  #wake(): void {
-    if (Atomics.load(this.#ctl, CTL.WAITERS) !== 0) Atomics.notify(this.#ctl, CTL.FREE_SEQ);
   }
 
   /** @internal for tests: the native metadata word of a pfn. */

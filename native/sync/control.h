@@ -22,7 +22,10 @@ constexpr int kFreeSeq = 1;    // bumped (native) after every free; the futex wo
 constexpr int kWaiters = 2;    // threads blocked on kFreeSeq (JavaScript)
 constexpr int kFreePages = 3;  // mirror of Zone::freePages() (native)
 constexpr int kReserved = 4;   // mirror of Zone::reserved() (native)
-constexpr int kSlots = 1024;   // the block is 4 KiB; later slots belong to src/control.ts
+constexpr int kCachedBase = 1024;  // pages in each thread's page cache, by task id (JavaScript)
+constexpr int kCachedSlots = 16384;
+constexpr int kSlots = kCachedBase + kCachedSlots;  // the block's size in words; the rest of the
+                                                    // first 1024 belong to src/control.ts
 constexpr int32_t kMagicValue = 0x4e4f464c;  // "NOFL"
 }  // namespace ctl
 
@@ -41,6 +44,11 @@ class ControlBlock {
   void publishAlloc(int64_t freePages) const {
     if (!w_) return;
     __atomic_store_n(&w_[ctl::kFreePages], static_cast<int32_t>(freePages), __ATOMIC_RELEASE);
+  }
+  // A retired task has no page cache: clear what its thread last published.
+  void clearCached(uint32_t task) const {
+    if (!w_ || task >= static_cast<uint32_t>(ctl::kCachedSlots)) return;
+    __atomic_store_n(&w_[ctl::kCachedBase + task], 0, __ATOMIC_RELEASE);
   }
   void publishReserved(int64_t reserved) const {
     if (!w_) return;

@@ -203,7 +203,10 @@ int64_t Pool::reclaimTask(uint32_t task, bool retire) {
     // steps through the merged block's tails one by one: slower, still exact.
     pfn += size;
   }
-  if (retire) ledger_.releaseLocked(task);
+  if (retire) {
+    ledger_.releaseLocked(task);
+    control_.clearCached(task);
+  }
   debugCheckLocked();
   if (returned > 0) control_.publishFree(zone_.freePages());
   return returned;
