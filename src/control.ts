@@ -1,7 +1,15 @@
 /**
- * The control block's slots (Int32 indices into a SharedArrayBuffer that
- * every thread attached to a pool shares). native/sync/control.h owns the
- * first ones; keep the two in step. JavaScript uses the rest.
+ * The control block: one SharedArrayBuffer per pool that every attached
+ * thread shares. native/sync/control.h owns the first words; keep the two
+ * in step. Layout (Int32 word indices unless noted):
+ *
+ *   0..15        native: MAGIC, FREE_SEQ, WAITERS, FREE_PAGES, RESERVED
+ *   16..63       JavaScript words below (DRAIN_GEN, kswapd, OOM, ...)
+ *   bytes 256..511    PSI state (psi.ts)
+ *   bytes 512..1023   vmstat counters, BigInt64 (vmstat.ts)
+ *   bytes 1024..4095  reclaim mailboxes, 48 x 16 words (reclaim.ts)
+ *   words 1024..17407 pages in each thread's page cache, by task id
+ *   words 17408..     the task table: TASK_WORDS per task id < MAX_TABLE_TASKS (tasks.ts)
  */
 export const CTL = {
   /** 'NOFL' once the pool is created (native). */
@@ -14,11 +22,38 @@ export const CTL = {
   FREE_PAGES: 3,
   /** Mirror of the reservation counter (native). */
   RESERVED: 4,
+  /** Threads attached to the pool (native; create/attach add one, detach and thread exit remove one). */
+  ATTACHED: 5,
+  /** The zone's watermarks (native publishes them on create and setWatermarks). */
+  WMARK_MIN: 6,
+  WMARK_LOW: 7,
+  WMARK_HIGH: 8,
   /** drain_all_pages: bumped to ask every thread to drain its page cache. */
   DRAIN_GEN: 16,
-  /** Pages cached per thread, indexed by task id (16384 slots). */
+  /** Bumped to wake kswapd (every thread that runs one waits on it). */
+  KSWAPD_WAKE: 17,
+  /** Consecutive kswapd runs that reclaimed nothing; at 16 kswapd is not woken until reclaim succeeds. */
+  KSWAPD_FAILURES: 18,
+  /** Threads whose kswapd is balancing right now. */
+  KSWAPD_ACTIVE: 19,
+  /** The OOM lock: 0 free, else the holder's task id (oom.ts). */
+  OOM_LOCK: 20,
+  /** The pool's behavior, set at creation: 0 'linux-4.0', 1 'linux-3.19'. */
+  BEHAVIOR: 21,
+  /** Pages in each thread's page cache, by task id (16384 slots). */
   CACHED_BASE: 1024,
 } as const;
 
-/** 4 KiB of words, then 16384 per-task words. */
-export const CONTROL_BYTES = 4 * (1024 + 16384);
+export const PSI_BYTE_OFFSET = 256;
+export const VMSTAT_BYTE_OFFSET = 512;
+export const VMSTAT_SLOTS = 64;
+export const MAILBOX_BASE = 256;
+export const MAILBOX_WORDS = 16;
+export const MAILBOXES = 48;
+
+export const TASK_TABLE_BASE = 1024 + 16384;
+export const TASK_WORDS = 16;
+export const MAX_TABLE_TASKS = 4096;
+
+/** 4 KiB of words, 16384 per-task cache words, then the task table. */
+export const CONTROL_BYTES = 4 * (TASK_TABLE_BASE + TASK_WORDS * MAX_TABLE_TASKS);

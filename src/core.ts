@@ -4,14 +4,44 @@
  * the public face; PoolCore holds the state, so modules need no access to
  * Pool's private fields.
  */
-import { CTL } from './control.js';
-import { native } from './native.js';
+import { CTL, PSI_BYTE_OFFSET } from './control.js';
+import type { FaultInjector } from './faultinject.js';
+import { Kswapd } from './kswapd.js';
+import { ALLOC, native } from './native.js';
 import type { PageOwner } from './page.js';
 import { Pcp } from './pcp.js';
+import { Psi } from './psi.js';
+import { Reclaim } from './reclaim.js';
+import { TaskTable } from './tasks.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
+import type { Behavior, OomHandler } from './slowpath.js';
+import { VmStat } from './vmstat.js';
+import type { WaitHost } from './wait.js';
 import type { Watermarks } from './watermarks.js';
 
-export class PoolCore implements PageOwner {
+/** The zone's watermarks, read from the control block (native publishes them). */
+class WatermarkView implements Watermarks {
+  readonly #ctl: Int32Array;
+  constructor(ctl: Int32Array) {
+    this.#ctl = ctl;
+  }
+  get min(): number {
+    return this.#ctl[CTL.WMARK_MIN]!;
+  }
+  get low(): number {
+    return this.#ctl[CTL.WMARK_LOW]!;
+  }
+  get high(): number {
+    return this.#ctl[CTL.WMARK_HIGH]!;
+  }
+}
+
+/** Per-thread policy settings of an attachment. */
+export interface CorePolicy {
+  allowMainThreadBlocking: boolean;
+}
+
+export class PoolCore implements PageOwner, WaitHost {
   readonly slot: number;
   readonly id: number;
   readonly totalPages: number;
@@ -21,24 +51,82 @@ export class PoolCore implements PageOwner {
   closed = false;
   /** null when the cache is disabled (Pool.create({ pcp: false })). */
   readonly pcp: Pcp | null;
-  /** The watermarks as this thread last set or read them (the fast path's LOW). */
-  wmark: Watermarks;
+  /** The watermarks in force, as every thread sees them. */
+  readonly wmark: Watermarks;
+  readonly allowMainThreadBlocking: boolean;
+  readonly vmstat: VmStat;
+  readonly psi: Psi;
+  readonly reclaim: Reclaim;
+  readonly kswapd: Kswapd;
+  /** The OOM killer at the slow path's OOM site; null: too-small-to-fail allocations wait. */
+  oom: OomHandler | null = null;
+  /** Fault injection for allocations made in this thread; null when off. */
+  faults: FaultInjector | null = null;
+  /** > 0 while this thread runs shrinkers: reclaim context (PF_MEMALLOC). */
+  inReclaim = 0;
+  /** Run by close() in this thread before it detaches (pending retry loops fail, ...). */
+  readonly closeHooks = new Set<() => void>();
+  /** The task table in the control block (tasks.ts). */
+  readonly tasks: TaskTable;
   #region: ArrayBuffer | undefined;
 
   constructor(
     r: readonly number[],
-    ctl: Int32Array,
-    wmark: Watermarks,
+    control: SharedArrayBuffer,
     pcp: { batch: number; high: number } | false,
+    policy: CorePolicy,
   ) {
+    const ctl = new Int32Array(control);
     this.slot = r[0]!;
     this.id = r[1]!;
     this.totalPages = r[3]!;
     this.maxOrder = r[4]!;
     this.taskId = r[5]!;
     this.ctl = ctl;
-    this.wmark = wmark;
+    this.wmark = new WatermarkView(ctl);
     this.pcp = pcp === false ? null : new Pcp(pcp.batch, pcp.high);
+    this.allowMainThreadBlocking = policy.allowMainThreadBlocking;
+    this.vmstat = new VmStat(control);
+    this.psi = new Psi(control, PSI_BYTE_OFFSET);
+    this.psi.taskStart();
+    this.reclaim = new Reclaim(this);
+    this.tasks = new TaskTable(control);
+    this.kswapd = new Kswapd(this);
+  }
+
+  /** The pool's behavior (Pool.create({ behavior })), the same in every thread. */
+  get behavior(): Behavior {
+    return this.ctl[CTL.BEHAVIOR] === 1 ? 'linux-3.19' : 'linux-4.0';
+  }
+
+  serviceRequests(): void {
+    this.reclaim.serviceRequests();
+  }
+
+  /**
+   * The MIN mark a caller with these ALLOC_* rights must stay above, as
+   * the native zone computes it (native/core/zone.cc effectiveMark).
+   */
+  effectiveMin(allocFlags: number): number {
+    if (allocFlags & ALLOC.NO_WATERMARKS) return -1;
+    let min = this.wmark.min;
+    if (allocFlags & ALLOC.MIN_RESERVE) {
+      min -= Math.floor(min / 2);
+      if (allocFlags & ALLOC.NON_BLOCK) min -= Math.floor(min / 4);
+    }
+    if (allocFlags & ALLOC.OOM) min -= Math.floor(min / 2);
+    if (!(allocFlags & ALLOC.RESERVE)) min += this.reserved();
+    return min;
+  }
+
+  /** Gives this thread's cached pages back to the zone. */
+  drainOwn(): void {
+    const pcp = this.pcp;
+    if (pcp !== null && pcp.count > 0) {
+      pcp.drain(this.slot);
+      this.publishCached();
+      this.wakeWaiters();
+    }
   }
 
   region(): ArrayBuffer {
@@ -79,6 +167,7 @@ export class PoolCore implements PageOwner {
     Atomics.add(this.ctl, CTL.DRAIN_GEN, 1);
     this.checkDrain();
   }
+
 
   /** Publishes this thread's cached page count for stats(). */
   publishCached(): void {

@@ -17,6 +17,12 @@ export {
 } from './errors.js';
 export { COSTLY_ORDER, formatGfp, GFP, type GfpMask, validateGfp } from './gfp.js';
 export { Page, type PageDescriptor } from './page.js';
-export { Pool, type PoolHandle, type PoolOptions, type PoolStats } from './pool.js';
+export { type AllocAsyncOptions, type AttachOptions, Pool, type PoolHandle, type PoolOptions } from './pool.js';
+export type { PoolStats, PsiLine } from './stats.js';
+export { DEFAULT_SEEKS, SHRINK_BATCH, SHRINK_EMPTY, SHRINK_STOP, type Shrinker, type ShrinkControl } from './shrinker.js';
+export type { Behavior } from './slowpath.js';
+export { applyScope, currentScope, GFP_SCOPE, withGfpScope } from './gfp.js';
+export type { FaultInjectOptions } from './faultinject.js';
+export { onWarning, WARNING_CODES, type Warning, type WarningKind } from './warn.js';
 export { PAGE_SIZE, parseSize } from './size.js';
 export { defaultWatermarks, type Watermarks } from './watermarks.js';

@@ -20,6 +20,9 @@ export const ALLOC = {
   RESERVE: 0x40,
 } as const;
 
+/** The task that owns a page between transfer() and adopt() (native/sync/pool.h). */
+export const TRANSIT_TASK = 1;
+
 /** Negative results of alloc/allocBulk (native/core/status.h). */
 export const STATUS = {
   NOMEM_WATERMARK: -1,
@@ -55,11 +58,12 @@ export interface NativeAddon {
   allocBulk(slot: number, n: number, order: number, allocFlags: number, task: number, out: Int32Array): number;
   /** refs holds (pfn, order, gen) triples. */
   freeBulk(slot: number, refs: Int32Array, n: number): number;
-  setOwner(slot: number, pfn: number, order: number, gen: number, task: number): void;
+  setOwner(slot: number, pfn: number, order: number, gen: number, task: number, expectOwner: number): void;
   meta(slot: number, pfn: number): [state: number, order: number, owner: number, gen: number];
   taskCreate(slot: number): number;
   taskReclaim(slot: number, task: number, retire: boolean): number;
   taskPages(slot: number, task: number): number;
+  taskLive(slot: number, task: number): boolean;
   setWatermarks(slot: number, min: number, low: number, high: number): void;
   addReserved(slot: number, delta: number): number;
   stats(slot: number, out: Float64Array): void;

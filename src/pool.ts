@@ -5,20 +5,18 @@
  * gfp.ts, how deep each caller may go in the native zone.
  */
 import { CONTROL_BYTES, CTL } from './control.js';
-import {
-  AllocError,
-  BadPageError,
-  InvalidArgTypeError,
-  NofailError,
-  OutOfRangeError,
-  PoolClosedError,
-} from './errors.js';
-import { formatGfp, GFP, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
-import { ALLOC, GEN_SCALE, native, STAT } from './native.js';
-import { CTL_CACHED_SLOTS, PoolCore } from './core.js';
-import { checkPage, makePage, markFreed, markLive, markMoved, Page, type PageDescriptor, pageGen, pageView } from './page.js';
+import { PoolCore } from './core.js';
+import { AllocError, BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from './errors.js';
+import { FaultInjector, type FaultInjectOptions } from './faultinject.js';
+import { applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
+import { ALLOC, GEN_SCALE, native, TRANSIT_TASK } from './native.js';
+import { checkPage, makePage, markFreed, markLive, markMoved, type Page, type PageDescriptor, pageGen, pageView } from './page.js';
 import { PCP_BATCH, PCP_HIGH } from './pcp.js';
-import { PAGE_SIZE, parseSize } from './size.js';
+import type { Shrinker } from './shrinker.js';
+import { PAGE_SIZE, parsePages, parseSize } from './size.js';
+import { allocSlowpath, type Behavior } from './slowpath.js';
+import { collectStats, type PoolStats } from './stats.js';
+import { driveAsync, driveSync } from './wait.js';
 import { resolveWatermarks, type Watermarks } from './watermarks.js';
 
 export interface PoolOptions {
@@ -42,11 +40,31 @@ export interface PoolOptions {
    * Each thread that attaches chooses its own.
    */
   pcp?: false | { batch?: number; high?: number };
+  /**
+   * 'linux-4.0' (default): small allocations that cannot enter the
+   * filesystem keep looping when reclaim makes no progress, as since the
+   * 4.0 revert. 'linux-3.19': they fail (the accidental 2015 behaviour).
+   */
+  behavior?: Behavior;
+  /**
+   * Let synchronous allocations on the main thread block (Atomics.wait)
+   * instead of throwing ERR_WOULD_BLOCK. Off by default: it stalls the
+   * event loop.
+   */
+  allowMainThreadBlocking?: boolean;
 }
 
 /** Per-thread options of Pool.attach(). */
 export interface AttachOptions {
   pcp?: PoolOptions['pcp'];
+  allowMainThreadBlocking?: boolean;
+}
+
+export interface AllocAsyncOptions {
+  /** Abort the wait: the promise rejects with the signal's reason (an AbortError). */
+  signal?: AbortSignal;
+  /** Give up after this long: the promise rejects with a TimeoutError. */
+  timeoutMs?: number;
 }
 
 /** A structured-clonable handle: send it to a worker and `Pool.attach()` it there. */
@@ -54,32 +72,6 @@ export interface PoolHandle {
   readonly id: number;
   readonly nonce: number;
   readonly control: SharedArrayBuffer;
-}
-
-export interface PoolStats {
-  totalPages: number;
-  freePages: number;
-  allocatedPages: number;
-  reservedPages: number;
-  watermarks: Watermarks;
-  /** Free blocks per order, 0..maxOrder (/proc/buddyinfo). */
-  buddyinfo: number[];
-  /** Pages owned by this thread's task (its page cache included). */
-  threadPages: number;
-  /** Pages in this thread's page cache. */
-  cachedPages: number;
-  /** Pages in every thread's page cache, by task id (threads that published one). */
-  cachedByTask: Record<number, number>;
-  /** Live tasks (attached threads and registered tasks). */
-  tasks: number;
-  counters: {
-    allocs: number;
-    frees: number;
-    pgalloc: number;
-    pgfree: number;
-    allocFailWatermark: number;
-    allocFailFragmented: number;
-  };
 }
 
 const DEFAULT_SIZE = 64 * 1024 * 1024;
@@ -97,6 +89,16 @@ function checkBool(value: unknown, name: string): boolean {
   if (value === undefined) return false;
   if (typeof value !== 'boolean') throw new InvalidArgTypeError(`${name} must be a boolean; received ${typeof value}`);
   return value;
+}
+
+function resolvePolicy(o: AttachOptions): { allowMainThreadBlocking: boolean } {
+  return { allowMainThreadBlocking: checkBool(o.allowMainThreadBlocking, 'allowMainThreadBlocking') };
+}
+
+function resolveBehavior(b: unknown): number {
+  if (b === undefined || b === 'linux-4.0') return 0;
+  if (b === 'linux-3.19') return 1;
+  throw new OutOfRangeError(`behavior must be 'linux-4.0' or 'linux-3.19'; received ${String(b)}`);
 }
 
 function resolvePcp(option: unknown): { batch: number; high: number } | false {
@@ -117,6 +119,9 @@ function resolvePcp(option: unknown): { batch: number; high: number } | false {
   return { batch, high };
 }
 
+/** @internal the thread's PoolCore behind a Pool, for nofail's own modules (mutex, retry, mempool). */
+export let coreOf: (pool: Pool) => PoolCore;
+
 export class Pool {
   #core: PoolCore;
   #handle: PoolHandle;
@@ -129,16 +134,16 @@ export class Pool {
   /** This thread's task id in the pool. */
   readonly taskId: number;
 
-  private constructor(r: readonly number[], control: SharedArrayBuffer, pcp: unknown) {
-    const ctl = new Int32Array(control);
+  private constructor(r: readonly number[], control: SharedArrayBuffer, o: AttachOptions) {
     this.#handle = Object.freeze({ id: r[1]!, nonce: r[2]!, control });
-    const s = new Float64Array(native.statsLength);
-    native.stats(r[0]!, s);
-    const wmark = { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! };
-    this.#core = new PoolCore(r, ctl, wmark, resolvePcp(pcp));
+    this.#core = new PoolCore(r, control, resolvePcp(o.pcp), resolvePolicy(o));
     this.totalPages = this.#core.totalPages;
     this.maxOrder = this.#core.maxOrder;
     this.taskId = this.#core.taskId;
+  }
+
+  static {
+    coreOf = (pool) => pool.#core;
   }
 
   /** Creates a pool in this thread; other threads attach with `Pool.attach(pool.handle)`. */
@@ -167,10 +172,13 @@ export class Pool {
       releaseOrder = options.releaseFreedOrder;
     }
     resolvePcp(options.pcp);
+    resolvePolicy(options);
+    const behavior = resolveBehavior(options.behavior);
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const ctl = new Int32Array(control);
+    ctl[CTL.BEHAVIOR] = behavior;
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
-    return new Pool(r, control, options.pcp);
+    return new Pool(r, control, options);
   }
 
   /** Attaches this thread to a pool created elsewhere. */
@@ -185,9 +193,11 @@ export class Pool {
       throw new InvalidArgTypeError('handle must be a pool handle { id, nonce, control } from pool.handle');
     }
     if (handle.control.byteLength < CONTROL_BYTES) throw new BadPageError('handle.control is not a pool control block');
-    resolvePcp(options?.pcp);
+    if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options must be an object');
+    resolvePcp(options.pcp);
+    resolvePolicy(options);
     const r = native.attach(handle.id, handle.nonce, new Int32Array(handle.control));
-    return new Pool(r, handle.control, options?.pcp);
+    return new Pool(r, handle.control, options);
   }
 
   /** Structured-clonable: pass it in workerData or postMessage. */
@@ -207,50 +217,87 @@ export class Pool {
 
   /**
    * Allocates a block of 2^order pages. The fast path takes it while free
-   * pages stay above `low`; otherwise the caller may go below `min` as deep
-   * as its flags allow (DESIGN §3). Throws AllocError (ENOMEM) when even
-   * that fails.
+   * pages stay above `low` (order 0 from this thread's page cache); below
+   * that the slow path (slowpath.ts) wakes kswapd, reclaims, retries, and
+   * waits as the mask allows. Throws AllocError (ENOMEM) on failure, and
+   * ERR_WOULD_BLOCK on the main thread where it would have to wait.
    */
   alloc(gfp: GfpMask = GFP.KERNEL, order = 0): Page {
     const core = this.#core;
     if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
     if (order !== 0) checkOrder(order, core.maxOrder);
+    const scope = currentScope();
+    if (scope !== 0) gfp = applyScope(gfp, scope);
+    if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
+    const page = this.#fast(gfp, order);
+    if (page !== null) return page;
+    const v = driveSync(core, allocSlowpath(this.#request(gfp, order, scope)));
+    if (v < 0) throw this.#failure(gfp, order);
+    return this.#page(v, order, gfp);
+  }
+
+  /**
+   * alloc() that waits without blocking the thread (Atomics.waitAsync), on
+   * any thread. Rejects with the signal's reason on abort and with a
+   * TimeoutError after timeoutMs; either way no waiter is left behind.
+   */
+  async allocAsync(gfp: GfpMask = GFP.KERNEL, order = 0, options: AllocAsyncOptions = {}): Promise<Page> {
+    const core = this.#core;
+    if (core.closed) throw new PoolClosedError();
+    validateGfp(gfp);
+    checkOrder(order, core.maxOrder);
+    const signal = asyncSignal(options);
+    signal?.throwIfAborted();
+    const scope = currentScope();
+    if (scope !== 0) gfp = applyScope(gfp, scope);
+    if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
+    const page = this.#fast(gfp, order);
+    if (page !== null) return page;
+    const v = await driveAsync(core, allocSlowpath(this.#request(gfp, order, scope)), signal);
+    if (v < 0) throw this.#failure(gfp, order);
+    return this.#page(v, order, gfp);
+  }
+
+  #request(gfp: number, order: number, scope: number) {
+    const core = this.#core;
+    return { core, gfp, order, task: 0, reclaimContext: core.inReclaim > 0 || (scope & GFP_SCOPE.NORECLAIM) !== 0 };
+  }
+
+  /** The fast path: above LOW (plus any reservation); null sends the caller to the slow path. */
+  #fast(gfp: number, order: number): Page | null {
+    const core = this.#core;
     const reserve = gfp & GFP.RESERVE ? ALLOC.RESERVE : 0;
     const pcp = core.pcp;
     if (order === 0 && pcp !== null) {
-      // The fast path: above LOW (plus any reservation), from this thread's cache.
       if (core.ctl[CTL.DRAIN_GEN] !== pcp.drainSeen) core.checkDrain();
-      if (core.freePages() > core.wmark.low + (reserve ? 0 : core.reserved())) {
-        if (pcp.count > 0 || pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve)) {
-          const i = --pcp.count;
-          const e = pcp.entries;
-          const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
-          core.publishCached();
-          if (gfp & GFP.ZERO) page.bytes.fill(0);
-          return page;
-        }
-      }
+      if (core.freePages() <= core.wmark.low + (reserve ? 0 : core.reserved())) return null;
+      if (pcp.count === 0 && !pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve)) return null;
+      const i = --pcp.count;
+      const e = pcp.entries;
+      const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
+      core.publishCached();
+      if (gfp & GFP.ZERO) page.bytes.fill(0);
+      return page;
     }
-    let v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, 0);
-    if (v < 0) {
-      // Below LOW: the caller may go as deep below MIN as its flags allow.
-      // Cached pages count as allocated; give them back so they can be had.
-      if (pcp !== null && pcp.count > 0) {
-        pcp.drain(core.slot);
-        core.publishCached();
-      }
-      v = native.alloc(core.slot, order, gfpToAllocFlags(gfp), 0);
-    }
-    if (v < 0) throw this.#allocFailure(gfp, order);
+    const v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, 0);
+    return v < 0 ? null : this.#page(v, order, gfp);
+  }
+
+  #page(v: number, order: number, gfp: number): Page {
     const pfn = Math.floor(v / GEN_SCALE);
-    const page = makePage(core, pfn, order, v - pfn * GEN_SCALE);
+    const page = makePage(this.#core, pfn, order, v - pfn * GEN_SCALE);
     if (gfp & GFP.ZERO) page.bytes.fill(0);
     return page;
   }
 
-  #allocFailure(gfp: number, order: number): AllocError {
+  #failure(gfp: number, order: number): AllocError {
     return new AllocError(`page allocation failure: order:${order}, mode:${formatGfp(gfp)}`, { order, gfp });
+  }
+
+  #injected(gfp: number, order: number): AllocError {
+    this.#core.vmstat.add('fault_injected');
+    return new AllocError(`page allocation failure (injected): order:${order}, mode:${formatGfp(gfp)}`, { order, gfp });
   }
 
   /** Returns a page to the pool. */
@@ -260,7 +307,13 @@ export class Pool {
     const pcp = core.pcp;
     // Into this thread's cache, unless another thread is waiting for memory
     // or asked for caches to be drained: then straight back to the zone.
-    if (page.order === 0 && pcp !== null && core.ctl[CTL.WAITERS] === 0 && core.ctl[CTL.DRAIN_GEN] === pcp.drainSeen) {
+    if (
+      page.order === 0 &&
+      pcp !== null &&
+      core.inReclaim === 0 &&
+      core.ctl[CTL.WAITERS] === 0 &&
+      core.ctl[CTL.DRAIN_GEN] === pcp.drainSeen
+    ) {
       markFreed(page);
       const i = pcp.count++;
       pcp.entries[2 * i] = page.pfn;
@@ -298,7 +351,7 @@ export class Pool {
       }
       r = native.allocBulk(slot, n, order, gfpToAllocFlags(gfp), 0, out);
     }
-    if (r < 0) throw this.#allocFailure(gfp, order);
+    if (r < 0) throw this.#failure(gfp, order);
     const pages = new Array<Page>(n);
     for (let i = 0; i < n; i++) pages[i] = makePage(this.#core, out[2 * i]!, order, out[2 * i + 1]!);
     if (gfp & GFP.ZERO) for (const p of pages) p.bytes.fill(0);
@@ -342,6 +395,9 @@ export class Pool {
    */
   transfer(page: Page): PageDescriptor {
     checkPage(page, this.#core);
+    // Owned by the pool's transit task until adopted: this thread's exit
+    // or close() must not take it back.
+    native.setOwner(this.#core.slot, page.pfn, page.order, pageGen(page), TRANSIT_TASK, 0);
     markMoved(page);
     return Object.freeze({ pool: this.#handle.id, pfn: page.pfn, order: page.order, gen: pageGen(page) });
   }
@@ -354,41 +410,52 @@ export class Pool {
     }
     const { pool, pfn, order, gen } = descriptor;
     if (pool !== this.#handle.id) throw new BadPageError('the descriptor belongs to another pool');
-    native.setOwner(slot, pfn, order, gen, 0);
+    native.setOwner(slot, pfn, order, gen, 0, TRANSIT_TASK);
     return makePage(this.#core, pfn, order, gen);
   }
 
   stats(): PoolStats {
-    const s = this.#stats;
-    native.stats(this.#slot(), s);
-    const buddyinfo: number[] = [];
-    for (let o = 0; o <= this.maxOrder; o++) buddyinfo.push(s[STAT.buddyinfo + o]!);
-    const cachedByTask: Record<number, number> = {};
-    const ctl = this.#core.ctl;
-    for (let t = 1; t < CTL_CACHED_SLOTS; t++) {
-      const n = ctl[CTL.CACHED_BASE + t]!;
-      if (n !== 0) cachedByTask[t] = n;
-    }
-    return {
-      totalPages: s[STAT.totalPages]!,
-      freePages: s[STAT.freePages]!,
-      allocatedPages: s[STAT.allocatedPages]!,
-      reservedPages: s[STAT.reserved]!,
-      watermarks: { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! },
-      buddyinfo,
-      threadPages: s[STAT.threadPages]!,
-      cachedPages: this.#core.pcp?.count ?? 0,
-      cachedByTask,
-      tasks: s[STAT.liveTasks]!,
-      counters: {
-        allocs: s[STAT.allocs]!,
-        frees: s[STAT.frees]!,
-        pgalloc: s[STAT.pgalloc]!,
-        pgfree: s[STAT.pgfree]!,
-        allocFailWatermark: s[STAT.failWatermark]!,
-        allocFailFragmented: s[STAT.failFragmented]!,
-      },
-    };
+    return collectStats(this.#core, this.#stats);
+  }
+
+  /**
+   * Registers a shrinker: a cache that gives pages back under pressure.
+   * Its count() and scan() run only on this thread — for this thread's
+   * allocations, for kswapd here, and on request from other threads' direct
+   * reclaim. Returns a function that unregisters it.
+   */
+  registerShrinker(shrinker: Shrinker): () => void {
+    this.#slot();
+    return this.#core.reclaim.register(shrinker);
+  }
+
+  /** Fault injection for this thread's allocations (fail_page_alloc); null turns it off. */
+  faultInject(options: FaultInjectOptions | null): void {
+    this.#slot();
+    this.#core.faults = options === null ? null : new FaultInjector(options);
+  }
+
+  /**
+   * Changes the zone's watermarks (pages or size strings) for every
+   * thread; missing levels are spaced as the kernel spaces them.
+   */
+  setWatermarks(watermarks: Partial<Record<keyof Watermarks, number | string>>): Watermarks {
+    const wm = resolveWatermarks(watermarks, this.totalPages);
+    native.setWatermarks(this.#slot(), wm.min, wm.low, wm.high);
+    return wm;
+  }
+
+  /**
+   * A PSI trigger (/proc/pressure/memory): calls back when tasks stalled
+   * for at least stallUs within a windowUs window (500 ms .. 10 s), at most
+   * once per window. Returns a function that removes it.
+   */
+  psiTrigger(
+    trigger: { kind: 'some' | 'full'; stallUs: number; windowUs: number },
+    callback: (event: { kind: 'some' | 'full'; stallUs: number; windowUs: number; growthUs: number }) => void,
+  ): () => void {
+    this.#slot();
+    return this.#core.psi.trigger(trigger, callback);
   }
 
   /**
@@ -410,6 +477,10 @@ export class Pool {
   close(): number {
     const core = this.#core;
     if (core.closed) return 0;
+    for (const hook of [...core.closeHooks]) hook();
+    core.closeHooks.clear();
+    core.reclaim.release();
+    core.psi.taskStop();
     const returned = native.detach(core.slot);
     core.closed = true;
     if (core.pcp !== null) {
@@ -431,3 +502,15 @@ export class Pool {
   }
 }
 
+
+function asyncSignal(o: AllocAsyncOptions): AbortSignal | undefined {
+  if (o === null || typeof o !== 'object') throw new InvalidArgTypeError('options must be an object');
+  const { signal, timeoutMs } = o;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgTypeError('options.signal must be an AbortSignal');
+  if (timeoutMs === undefined) return signal;
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
+    throw new OutOfRangeError(`options.timeoutMs must be a finite number >= 0; received ${String(timeoutMs)}`);
+  }
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+}

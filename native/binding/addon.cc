@@ -36,6 +36,7 @@ int64_t EnvData::detach(size_t slot, bool detachViews) {
     if (ab != nullptr) napi_detach_arraybuffer(env, ab);
   }
   const int64_t returned = a->pool->reclaimTask(a->task, true);
+  a->pool->controlBlock().addAttached(-1);
   if (a->region) napi_delete_reference(env, a->region);
   // The control block stays referenced until after the last write to it above.
   napi_delete_reference(env, a->control);

@@ -127,18 +127,22 @@ napi_value FreeBulk(napi_env env, napi_callback_info info) {
   return makeNumber(env, done);
 }
 
-// setOwner(slot, pfn, order, gen, task): hand an allocated block to a task
+// setOwner(slot, pfn, order, gen, task, expectOwner): hand an allocated block
+// to a task; expectOwner 0 = whoever owns it now
 napi_value SetOwner(napi_env env, napi_callback_info info) {
-  Args<5> args;
-  if (!args.ok(env, info, 5)) return nullptr;
+  Args<6> args;
+  if (!args.ok(env, info, 6)) return nullptr;
   Attachment* a = readSlot(env, args.data, args.argv[0]);
-  uint32_t pfn, gen, task;
+  uint32_t pfn, gen, task, expect;
   unsigned order;
+  uint64_t e;
   if (!a || !readPfn(env, a, args.argv[1], &pfn) || !readOrder(env, a, args.argv[2], &order) ||
-      !readGen(env, args.argv[3], &gen) || !readTask(env, a, args.argv[4], &task)) {
+      !readGen(env, args.argv[3], &gen) || !readTask(env, a, args.argv[4], &task) ||
+      !readIndex(env, args.argv[5], "expectOwner", kFieldMask, &e)) {
     return nullptr;
   }
-  const Status s = a->pool->setOwner(pfn, order, gen, task);
+  expect = static_cast<uint32_t>(e);
+  const Status s = a->pool->setOwner(pfn, order, gen, task, expect);
   if (s != Status::kOk) throwStatus(env, s, "adopt");
   return nullptr;
 }

@@ -39,6 +39,7 @@ napi_value attachSlot(napi_env env, EnvData* data, std::shared_ptr<Pool> pool, n
   a->pool = std::move(pool);
   a->task = task;
   napi_create_reference(env, control, 1, &a->control);
+  a->pool->controlBlock().addAttached(1);
   data->slots.push_back(std::move(a));
   const Attachment& at = *data->slots.back();
   return makeArray(env, {static_cast<double>(data->slots.size() - 1), static_cast<double>(at.pool->id),
@@ -181,6 +182,18 @@ napi_value TaskPages(napi_env env, napi_callback_info info) {
   return makeNumber(env, static_cast<double>(a->pool->taskPages(task)));
 }
 
+// taskLive(slot, task) -> is the task id live (its thread attached, or a registered task)?
+napi_value TaskLive(napi_env env, napi_callback_info info) {
+  Args<2> args;
+  if (!args.ok(env, info, 2)) return nullptr;
+  Attachment* a = readSlot(env, args.data, args.argv[0]);
+  uint64_t t;
+  if (!a || !readIndex(env, args.argv[1], "task", kFieldMask, &t)) return nullptr;
+  napi_value v;
+  napi_get_boolean(env, t != 0 && a->pool->taskLive(static_cast<uint32_t>(t)), &v);
+  return v;
+}
+
 // setWatermarks(slot, min, low, high)
 napi_value SetWatermarks(napi_env env, napi_callback_info info) {
   Args<4> args;
@@ -278,6 +291,7 @@ void RegisterPoolApi(napi_env env, napi_value exports, EnvData* data) {
       {"taskCreate", nullptr, TaskCreate, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"taskReclaim", nullptr, TaskReclaim, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"taskPages", nullptr, TaskPages, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"taskLive", nullptr, TaskLive, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"setWatermarks", nullptr, SetWatermarks, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"addReserved", nullptr, AddReserved, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_enumerable, data},

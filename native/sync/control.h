@@ -22,6 +22,10 @@ constexpr int kFreeSeq = 1;    // bumped (native) after every free; the futex wo
 constexpr int kWaiters = 2;    // threads blocked on kFreeSeq (JavaScript)
 constexpr int kFreePages = 3;  // mirror of Zone::freePages() (native)
 constexpr int kReserved = 4;   // mirror of Zone::reserved() (native)
+constexpr int kAttached = 5;   // threads attached (native: attach +1, detach or thread exit -1)
+constexpr int kWmarkMin = 6;   // the zone's watermarks (native)
+constexpr int kWmarkLow = 7;
+constexpr int kWmarkHigh = 8;
 constexpr int kCachedBase = 1024;  // pages in each thread's page cache, by task id (JavaScript)
 constexpr int kCachedSlots = 16384;
 constexpr int kSlots = kCachedBase + kCachedSlots;  // the block's size in words; the rest of the
@@ -49,6 +53,15 @@ class ControlBlock {
   void clearCached(uint32_t task) const {
     if (!w_ || task >= static_cast<uint32_t>(ctl::kCachedSlots)) return;
     __atomic_store_n(&w_[ctl::kCachedBase + task], 0, __ATOMIC_RELEASE);
+  }
+  void publishWatermarks(int64_t min, int64_t low, int64_t high) const {
+    if (!w_) return;
+    __atomic_store_n(&w_[ctl::kWmarkMin], static_cast<int32_t>(min), __ATOMIC_RELEASE);
+    __atomic_store_n(&w_[ctl::kWmarkLow], static_cast<int32_t>(low), __ATOMIC_RELEASE);
+    __atomic_store_n(&w_[ctl::kWmarkHigh], static_cast<int32_t>(high), __ATOMIC_RELEASE);
+  }
+  void addAttached(int32_t delta) const {
+    if (w_) __atomic_fetch_add(&w_[ctl::kAttached], delta, __ATOMIC_RELEASE);
   }
   void publishReserved(int64_t reserved) const {
     if (!w_) return;

@@ -52,7 +52,8 @@ std::shared_ptr<Pool> Pool::create(const PoolConfig& config, std::string* error)
   {
     Guard<SpinLock> g(pool->zoneLock_);
     pool->zone_.initLocked();
-    pool->zone_.setWatermarks(config.wmarkMin, config.wmarkLow, config.wmarkHigh);
+    pool->ledger_.createLocked();  // kTransitTask
+    pool->setWatermarks(config.wmarkMin, config.wmarkLow, config.wmarkHigh);
     pool->control_.publishAlloc(pool->zone_.freePages());
   }
   return pool;
@@ -155,11 +156,14 @@ Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
   return s;
 }
 
-Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task) {
+Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner) {
   Guard<SpinLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return Status::kNoTask;
+  Status s = zone_.checkAllocatedLocked(pfn, order, gen);
+  if (s != Status::kOk) return s;
+  if (expectOwner != 0 && zone_.meta(pfn).owner() != expectOwner) return Status::kBadPage;
   uint32_t old = 0;
-  const Status s = zone_.setOwnerLocked(pfn, order, gen, task, &old);
+  s = zone_.setOwnerLocked(pfn, order, gen, task, &old);
   if (s == Status::kOk) {
     ledger_.chargeLocked(old, -(int64_t{1} << order));
     ledger_.chargeLocked(task, int64_t{1} << order);

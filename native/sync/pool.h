@@ -52,8 +52,14 @@ class Pool {
   // Frees in order and stops at the first invalid entry, so that a caller
   // knows exactly which blocks went back: `*done` are free afterwards.
   Status freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done);
-  // Hands an allocated block to another task (a page sent to another thread).
-  Status setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task);
+  // Hands an allocated block to another task (a page sent to another
+  // thread). With expectOwner != 0 the block must belong to that task now.
+  Status setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner);
+
+  // The task that owns pages between transfer() in one thread and adopt()
+  // in another, so that the sender's exit does not take them back. It is
+  // the first task of every pool.
+  static constexpr uint32_t kTransitTask = 1;
 
   uint32_t createTask();
   bool taskLive(uint32_t task);
@@ -62,7 +68,10 @@ class Pool {
   int64_t reclaimTask(uint32_t task, bool retire);
   int64_t taskPages(uint32_t task) const { return ledger_.pages(task); }
 
-  void setWatermarks(int64_t min, int64_t low, int64_t high) { zone_.setWatermarks(min, low, high); }
+  void setWatermarks(int64_t min, int64_t low, int64_t high) {
+    zone_.setWatermarks(min, low, high);
+    control_.publishWatermarks(min, low, high);
+  }
   int64_t addReserved(int64_t delta);
 
   // The full identity check; nullptr when everything adds up.
@@ -72,6 +81,7 @@ class Pool {
   const Region& region() const { return region_; }
   uint8_t* base() const { return region_.base(); }
   int32_t* control() const { return control_.words(); }
+  const ControlBlock& controlBlock() const { return control_; }
   uint32_t liveTasks();
 
   uint32_t id = 0;     // registry id

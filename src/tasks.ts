@@ -1,0 +1,143 @@
+/**
+ * Tasks: who owns pages, for the OOM killer. Every thread attached to a
+ * pool is a task (its id is the native ledger's); a service can register
+ * logical tasks (pool.registerTask) and attribute allocations to one with
+ * task.run(fn), sync or async.
+ *
+ * The task table lives in the control block so that every thread's OOM
+ * killer sees every task: per task id (< MAX_TABLE_TASKS), TASK_WORDS words:
+ *   FLAGS        LIVE | THREAD | VICTIM | SKIP (MMF_OOM_SKIP) | KILLED | SIGPENDING
+ *   ADJ          oom_score_adj, -1000..1000 (-1000: never chosen)
+ *   HOME         the thread task that runs this task's kill callback
+ *   BLOCKED_ON   id of the SharedMutex it is blocked on, 0 when none
+ *   HOLDER       that mutex's holder when it blocked
+ *   VICTIM_AT    ms (pool clock) when it was chosen as a victim
+ *   KILL_SEQ     bumped to deliver a kill; the home thread listens on it
+ *   NAME         up to 32 bytes of UTF-8, in the last 8 words
+ * Pages held come from the native ledger (native.taskPages).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { MAX_TABLE_TASKS, TASK_TABLE_BASE, TASK_WORDS } from './control.js';
+import { InvalidArgTypeError, OutOfRangeError } from './errors.js';
+
+export const TF = {
+  LIVE: 0x1,
+  THREAD: 0x2,
+  VICTIM: 0x4,
+  SKIP: 0x8,
+  KILLED: 0x10,
+  SIGPENDING: 0x20,
+} as const;
+
+export const T = { FLAGS: 0, ADJ: 1, HOME: 2, BLOCKED_ON: 3, HOLDER: 4, VICTIM_AT: 5, KILL_SEQ: 6, NAME: 8 } as const;
+
+export const OOM_SCORE_ADJ_MIN = -1000;
+export const OOM_SCORE_ADJ_MAX = 1000;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function taskBase(id: number): number {
+  return TASK_TABLE_BASE + id * TASK_WORDS;
+}
+
+/** Milliseconds on a clock every thread shares (process.hrtime is process-wide). */
+export function poolClockMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n) & 0x7fffffff;
+}
+
+export function checkAdj(adj: unknown): number {
+  if (typeof adj !== 'number') throw new InvalidArgTypeError(`oomScoreAdj must be a number; received ${typeof adj}`);
+  if (!Number.isInteger(adj) || adj < OOM_SCORE_ADJ_MIN || adj > OOM_SCORE_ADJ_MAX) {
+    throw new OutOfRangeError(`oomScoreAdj must be an integer from -1000 to 1000; received ${adj}`);
+  }
+  return adj;
+}
+
+/** A view of the task table over a pool's control block. */
+export class TaskTable {
+  readonly #ctl: Int32Array;
+  readonly #bytes: Uint8Array;
+
+  constructor(control: SharedArrayBuffer) {
+    this.#ctl = new Int32Array(control);
+    this.#bytes = new Uint8Array(control);
+  }
+
+  inTable(id: number): boolean {
+    return id > 0 && id < MAX_TABLE_TASKS;
+  }
+
+  init(id: number, opts: { name: string; adj: number; home: number; thread: boolean }): void {
+    if (!this.inTable(id)) return;
+    const b = taskBase(id);
+    const c = this.#ctl;
+    for (let i = 0; i < TASK_WORDS; i++) Atomics.store(c, b + i, 0);
+    Atomics.store(c, b + T.ADJ, opts.adj);
+    Atomics.store(c, b + T.HOME, opts.home);
+    const name = encoder.encode(opts.name).subarray(0, 31);
+    this.#bytes.set(name, (b + T.NAME) * 4);
+    Atomics.store(c, b + T.FLAGS, TF.LIVE | (opts.thread ? TF.THREAD : 0));
+  }
+
+  clear(id: number): void {
+    if (!this.inTable(id)) return;
+    Atomics.store(this.#ctl, taskBase(id) + T.FLAGS, 0);
+  }
+
+  flags(id: number): number {
+    return this.inTable(id) ? Atomics.load(this.#ctl, taskBase(id) + T.FLAGS) : 0;
+  }
+
+  setFlags(id: number, bits: number): void {
+    if (this.inTable(id)) Atomics.or(this.#ctl, taskBase(id) + T.FLAGS, bits);
+  }
+
+  clearFlags(id: number, bits: number): void {
+    if (this.inTable(id)) Atomics.and(this.#ctl, taskBase(id) + T.FLAGS, ~bits);
+  }
+
+  get(id: number, field: number): number {
+    return this.inTable(id) ? Atomics.load(this.#ctl, taskBase(id) + field) : 0;
+  }
+
+  set(id: number, field: number, value: number): void {
+    if (this.inTable(id)) Atomics.store(this.#ctl, taskBase(id) + field, value);
+  }
+
+  name(id: number): string {
+    if (!this.inTable(id)) return `task-${id}`;
+    const start = (taskBase(id) + T.NAME) * 4;
+    const raw = this.#bytes.subarray(start, start + 32);
+    const end = raw.indexOf(0);
+    return decoder.decode(raw.slice(0, end < 0 ? 32 : end)) || `task-${id}`;
+  }
+
+  /** Every task id with the LIVE flag. */
+  live(): number[] {
+    const out: number[] = [];
+    for (let id = 1; id < MAX_TABLE_TASKS; id++) {
+      if (Atomics.load(this.#ctl, taskBase(id) + T.FLAGS) & TF.LIVE) out.push(id);
+    }
+    return out;
+  }
+
+  /** Records that `id` blocks on (or, with 0, no longer blocks on) a mutex held by `holder`. */
+  blockedOn(id: number, mutexId: number, holder: number): void {
+    this.set(id, T.BLOCKED_ON, mutexId);
+    this.set(id, T.HOLDER, holder);
+  }
+}
+
+/** The logical task allocations are attributed to here (task.run), or 0 for the thread's own. */
+const taskStore = new AsyncLocalStorage<number>();
+let tasksUsed = false;
+
+export function currentTaskId(): number {
+  return tasksUsed ? (taskStore.getStore() ?? 0) : 0;
+}
+
+export function runAsTask<T>(id: number, fn: () => T): T {
+  tasksUsed = true;
+  return taskStore.run(id, fn);
+}

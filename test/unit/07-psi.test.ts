@@ -1,0 +1,282 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import {
+  avgToPercent,
+  calcAvgs,
+  calcLoad,
+  calcLoadN,
+  EXP_10s,
+  EXP_300s,
+  EXP_60s,
+  FIXED_1,
+  fixedPowerInt,
+  Psi,
+  PSI_BYTES,
+  type PsiEvent,
+} from '../../src/psi.js';
+import { transpileSrc } from '../fixtures/transpile-src.js';
+
+// Slots of the region that tests reach into (documented in psi.ts).
+const AVG_SOME_WORD = 4;
+const AVG_NEXT_UPDATE_SLOT = 11;
+const AVG_LAST_UPDATE_SLOT = 12;
+const SEC = 1_000_000_000n;
+
+describe('PSI arithmetic (calc_avgs of kernel/sched/psi.c)', () => {
+  // Expected values computed with the kernel's C expressions, integer for integer.
+  it('calc_load decays in fixed point and rounds up while rising', () => {
+    expect([FIXED_1, EXP_10s, EXP_60s, EXP_300s]).toEqual([2048, 1677, 1981, 2034]);
+    expect(calcLoad(0, EXP_10s, 100 * FIXED_1)).toBe(37100);
+    expect(calcLoad(0, EXP_60s, 100 * FIXED_1)).toBe(6700);
+    expect(calcLoad(0, EXP_300s, 100 * FIXED_1)).toBe(1400);
+    expect(calcLoad(37100, EXP_10s, 0)).toBe(30379);
+    // At 100 % the average stays at 100 %, not one unit below.
+    expect(calcLoad(100 * FIXED_1, EXP_10s, 100 * FIXED_1)).toBe(100 * FIXED_1);
+  });
+
+  it('fixed_power_int rounds each step as the kernel does', () => {
+    expect([0, 1, 2, 3, 4, 5].map((n) => fixedPowerInt(EXP_10s, 11, n))).toEqual([2048, 1677, 1373, 1124, 920, 753]);
+    expect(fixedPowerInt(EXP_300s, 11, 150)).toBe(727);
+    expect(fixedPowerInt(EXP_60s, 11, 30)).toBe(756);
+    expect(calcLoadN(37100, EXP_10s, 0, 1)).toBe(calcLoad(37100, EXP_10s, 0));
+  });
+
+  it('calc_avgs samples whole percent, and decays missed periods with zero first', () => {
+    const avg = [0, 0, 0];
+    calcAvgs(avg, 0, 2_000_000_000, 2_000_000_000);
+    expect(avg).toEqual([37100, 6700, 1400]);
+    expect(avg.map(avgToPercent)).toEqual([18.11, 3.27, 0.68]);
+    calcAvgs(avg, 0, 500_000_000, 2_000_000_000);
+    expect(avg).toEqual([39655, 8156, 1741]);
+    const idle = [...avg];
+    calcAvgs(idle, 3, 0, 2_000_000_000);
+    expect(idle).toEqual([17820, 7137, 1693]);
+    expect(idle.map(avgToPercent)).toEqual([8.7, 3.48, 0.82]);
+    // 99.99999995 % is 99 %: div_u64(time * 100, period) truncates.
+    const late = [...avg];
+    calcAvgs(late, 3, 1_999_999_999, 2_000_000_000);
+    expect(late).toEqual([54550, 13771, 3080]);
+    const full = [0, 0, 0];
+    for (let i = 0; i < 500; i++) calcAvgs(full, 0, 1, 1);
+    expect(full.map(avgToPercent)).toEqual([100, 100, 96.79]);
+  });
+});
+
+describe('Psi: stall accounting', () => {
+  it('checks its region', () => {
+    const sab = new SharedArrayBuffer(PSI_BYTES + 8);
+    expect(() => new Psi(new ArrayBuffer(256) as never, 0)).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => new Psi(sab, 4)).toThrowError(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new Psi(sab, 16)).toThrowError(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new Psi(sab, 8)).not.toThrow();
+  });
+
+  it('counts `some` while one task stalls, `full` only while every active task does; nesting counts once', async () => {
+    const sab = new SharedArrayBuffer(512);
+    const a = new Psi(sab, 256);
+    const b = new Psi(sab, 256);
+    const observer = new Psi(sab, 256); // not a task
+    a.taskStart();
+    b.taskStart();
+    const s0 = observer.snapshot();
+    expect(s0.some.total).toBe(0);
+    a.stallEnter();
+    a.stallEnter();
+    await sleep(150);
+    a.stallLeave(); // still inside the outer stall
+    await sleep(150);
+    a.stallLeave();
+    a.stallLeave(); // unmatched: nothing
+    const s1 = observer.snapshot();
+    expect(s1.some.total).toBeGreaterThan(270_000);
+    expect(s1.some.total).toBeLessThan(2_000_000);
+    expect(s1.full.total).toBe(0);
+    await sleep(50);
+    expect(observer.snapshot().some.total).toBe(s1.some.total);
+
+    a.stallEnter();
+    b.stallEnter();
+    await sleep(200);
+    a.stallLeave();
+    b.stallLeave();
+    const s2 = observer.snapshot();
+    expect(s2.full.total).toBeGreaterThan(180_000);
+    expect(s2.some.total - s1.some.total).toBeGreaterThanOrEqual(s2.full.total);
+    a.taskStop();
+    b.taskStop();
+  });
+
+  it('ends a task’s stall when the task stops', async () => {
+    const sab = new SharedArrayBuffer(PSI_BYTES);
+    const a = new Psi(sab, 0);
+    a.taskStart();
+    a.stallEnter();
+    a.taskStop();
+    const t = a.snapshot().some.total;
+    await sleep(30);
+    expect(a.snapshot().some.total).toBe(t);
+  });
+
+  it('samples averages when due, and decays missed periods as update_averages', async () => {
+    const sab = new SharedArrayBuffer(PSI_BYTES);
+    const i32 = new Int32Array(sab);
+    const i64 = new BigInt64Array(sab);
+    const p = new Psi(sab, 0);
+    p.taskStart();
+    p.stallEnter();
+    await sleep(300);
+    p.stallLeave();
+    expect(p.snapshot().some.avg10).toBe(0); // not due for 2 s
+    // Make the first sample due now: ~300 ms stalled out of the ~300 ms since creation.
+    i64[AVG_NEXT_UPDATE_SLOT] = process.hrtime.bigint();
+    const due = i64[AVG_NEXT_UPDATE_SLOT]!;
+    const s = p.snapshot();
+    expect(s.some.avg10).toBeGreaterThan(14); // 80 %..100 % of a period: 14.49..18.11
+    expect(s.some.avg10).toBeLessThanOrEqual(18.11);
+    expect(s.some.avg60).toBeGreaterThan(2.5);
+    expect(s.some.avg300).toBeGreaterThan(0.5);
+    // The only task stalled: full is some.
+    expect(s.full).toEqual(s.some);
+    // The next sample is due one period after the one just taken.
+    expect(i64[AVG_NEXT_UPDATE_SLOT]).toBe(due + 2n * SEC);
+    expect(p.snapshot()).toEqual(s);
+
+    // Sampling 5 s late, with no stall since: two missed periods decay with
+    // zero, then a zero sample; exact.
+    const before = [0, 1, 2].map((w) => i32[AVG_SOME_WORD + w]!);
+    const expected = [...before];
+    calcAvgs(expected, 2, 0, 1);
+    const now = process.hrtime.bigint();
+    i64[AVG_LAST_UPDATE_SLOT] = now - 7n * SEC;
+    i64[AVG_NEXT_UPDATE_SLOT] = now - 5n * SEC;
+    p.snapshot();
+    expect([0, 1, 2].map((w) => i32[AVG_SOME_WORD + w]!)).toEqual(expected);
+    expect(i64[AVG_NEXT_UPDATE_SLOT]).toBe(now + 1n * SEC);
+    p.taskStop();
+  });
+
+  it('startSampler() samples on time with no one touching the pool', async () => {
+    const sab = new SharedArrayBuffer(PSI_BYTES);
+    const i32 = new Int32Array(sab);
+    const i64 = new BigInt64Array(sab);
+    const p = new Psi(sab, 0);
+    p.taskStart();
+    p.stallEnter();
+    i64[AVG_NEXT_UPDATE_SLOT] = process.hrtime.bigint() + 50_000_000n; // due in 50 ms
+    const stop = p.startSampler();
+    await sleep(150);
+    // Sampled by the timer: the averages moved though nothing called snapshot().
+    expect(i32[AVG_SOME_WORD]).toBeGreaterThan(0);
+    stop();
+    const next = i64[AVG_NEXT_UPDATE_SLOT];
+    p.stallLeave();
+    p.taskStop();
+    expect(next).toBeGreaterThan(process.hrtime.bigint());
+  });
+
+  it('takes over a lock whose holder vanished instead of hanging', () => {
+    const sab = new SharedArrayBuffer(PSI_BYTES);
+    const p = new Psi(sab, 0);
+    const lock = new Int32Array(sab);
+    Atomics.store(lock, 0, 999_999); // a thread that died inside the lock
+    const t0 = performance.now();
+    p.snapshot();
+    const ms = performance.now() - t0;
+    expect(ms).toBeGreaterThan(900);
+    expect(ms).toBeLessThan(5000);
+    expect(Atomics.load(lock, 0)).toBe(0);
+  });
+});
+
+describe('Psi: triggers', () => {
+  it('validates the trigger as the kernel does', () => {
+    const p = new Psi(new SharedArrayBuffer(PSI_BYTES), 0);
+    const cb = (): void => {};
+    const err = (opts: unknown, code: string) =>
+      expect(() => p.trigger(opts as never, cb)).toThrowError(expect.objectContaining({ code }));
+    err({ kind: 'some', stallUs: 1000, windowUs: 499_999 }, 'ERR_OUT_OF_RANGE');
+    err({ kind: 'some', stallUs: 1000, windowUs: 10_000_001 }, 'ERR_OUT_OF_RANGE');
+    err({ kind: 'some', stallUs: 0, windowUs: 500_000 }, 'ERR_OUT_OF_RANGE');
+    err({ kind: 'some', stallUs: 500_001, windowUs: 500_000 }, 'ERR_OUT_OF_RANGE');
+    err({ kind: 'some', stallUs: 1.5, windowUs: 500_000 }, 'ERR_OUT_OF_RANGE');
+    err({ kind: 'partial', stallUs: 1000, windowUs: 500_000 }, 'ERR_INVALID_ARG_TYPE');
+    err({ kind: 'some', stallUs: '1000', windowUs: 500_000 }, 'ERR_INVALID_ARG_TYPE');
+    err(null, 'ERR_INVALID_ARG_TYPE');
+    expect(() => p.trigger({ kind: 'some', stallUs: 1000, windowUs: 500_000 }, null as never)).toThrowError(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    p.trigger({ kind: 'full', stallUs: 500_000, windowUs: 500_000 }, cb)();
+    p.trigger({ kind: 'some', stallUs: 1, windowUs: 10_000_000 }, cb)();
+  });
+
+  it('fires when stall grows past the threshold in the window, at most once per window', async () => {
+    const sab = new SharedArrayBuffer(PSI_BYTES);
+    const a = new Psi(sab, 0);
+    const b = new Psi(sab, 0);
+    a.taskStart();
+    b.taskStart();
+    const some: { e: PsiEvent; t: number }[] = [];
+    const full: PsiEvent[] = [];
+    const offSome = a.trigger({ kind: 'some', stallUs: 100_000, windowUs: 500_000 }, (e) => some.push({ e, t: performance.now() }));
+    const offFull = a.trigger({ kind: 'full', stallUs: 100_000, windowUs: 500_000 }, (e) => full.push(e));
+    await sleep(150);
+    expect(some).toHaveLength(0); // no stall, no event
+    a.stallEnter();
+    await sleep(1300);
+    a.stallLeave();
+    await sleep(100);
+    offSome();
+    offFull();
+    const n = some.length;
+    // 1.3 s of stall, events at least 500 ms apart: 3 on time, fewer on a slow machine.
+    expect(n).toBeGreaterThanOrEqual(1);
+    expect(n).toBeLessThanOrEqual(3);
+    for (let i = 1; i < n; i++) expect(some[i]!.t - some[i - 1]!.t).toBeGreaterThan(490);
+    for (const { e } of some) {
+      expect(e).toMatchObject({ kind: 'some', stallUs: 100_000, windowUs: 500_000 });
+      expect(e.growthUs).toBeGreaterThanOrEqual(100_000);
+    }
+    // b never stalled: no `full`.
+    expect(full).toHaveLength(0);
+    await sleep(100);
+    expect(some).toHaveLength(n); // removed
+  });
+});
+
+describe('Psi: shared by worker threads', () => {
+  it('one worker stalling raises `some`; both stalling raises `full`', async () => {
+    const { url: psiUrl, remove } = transpileSrc('psi');
+    const sab = new SharedArrayBuffer(512);
+    const observer = new Psi(sab, 256); // the main thread watches; it is not a task
+    const url = new URL('../fixtures/psi-worker.mjs', import.meta.url);
+    const workers = [0, 1].map(() => new Worker(url, { workerData: { psiUrl, sab, byteOffset: 256 } }));
+    const reply = (w: Worker): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    const call = (w: Worker, msg: object): Promise<unknown> => {
+      const r = reply(w);
+      w.postMessage(msg);
+      return r;
+    };
+    try {
+      await Promise.all(workers.map(reply)); // 'ready': both are tasks
+      const [w1, w2] = workers as [Worker, Worker];
+      const s0 = observer.snapshot();
+      await call(w1, { cmd: 'stall', ms: 300 });
+      const s1 = observer.snapshot();
+      expect(s1.some.total - s0.some.total).toBeGreaterThan(270_000);
+      expect(s1.full.total - s0.full.total).toBe(0);
+      await Promise.all([call(w1, { cmd: 'stall', ms: 300 }), call(w2, { cmd: 'stall', ms: 300 })]);
+      const s2 = observer.snapshot();
+      expect(s2.some.total - s1.some.total).toBeGreaterThan(270_000);
+      expect(s2.full.total - s1.full.total).toBeGreaterThan(150_000);
+      await Promise.all(workers.map((w) => call(w, { cmd: 'stop' })));
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+      remove();
+    }
+  });
+});
