@@ -40,6 +40,16 @@ export const CTL = {
   OOM_LOCK: 20,
   /** The pool's behavior, set at creation: 0 'linux-4.0', 1 'linux-3.19'. */
   BEHAVIOR: 21,
+  /** OOM killer configuration, set at creation (oom.ts): OOM_ENABLED | OOM_REAPER | OOM_PANIC. */
+  OOM_FLAGS: 22,
+  /** Weiner's victim timeout in ms (0: none). */
+  OOM_VICTIM_TIMEOUT_MS: 23,
+  /** How long the reaper lets a victim exit by itself first (OOM_REAPER_DELAY). */
+  OOM_REAPER_DELAY_MS: 24,
+  /** Pages held in token reservations (reserve.ts), for the accounting identity. */
+  RESERVED_TOKENS: 25,
+  /** Always 0: what a thread without a task-table entry reads as its flags. */
+  ZERO: 63,
   /** Pages in each thread's page cache, by task id (16384 slots). */
   CACHED_BASE: 1024,
 } as const;

@@ -11,8 +11,10 @@ import { ALLOC, native } from './native.js';
 import type { PageOwner } from './page.js';
 import { Pcp } from './pcp.js';
 import { Psi } from './psi.js';
+import { KillDelivery, type OnOomKill } from './kill.js';
+import { OOM_ENABLED, OomKiller } from './oom.js';
 import { Reclaim } from './reclaim.js';
-import { TaskTable } from './tasks.js';
+import { T, TaskTable } from './tasks.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
 import type { Behavior, OomHandler } from './slowpath.js';
 import { VmStat } from './vmstat.js';
@@ -39,6 +41,10 @@ class WatermarkView implements Watermarks {
 /** Per-thread policy settings of an attachment. */
 export interface CorePolicy {
   allowMainThreadBlocking: boolean;
+  /** This thread's task in the OOM killer's table. */
+  name: string;
+  oomScoreAdj: number;
+  onOomKill: OnOomKill | undefined;
 }
 
 export class PoolCore implements PageOwner, WaitHost {
@@ -68,6 +74,10 @@ export class PoolCore implements PageOwner, WaitHost {
   readonly closeHooks = new Set<() => void>();
   /** The task table in the control block (tasks.ts). */
   readonly tasks: TaskTable;
+  /** Delivers OOM kills of this thread's tasks on this thread (kill.ts). */
+  readonly kills: KillDelivery;
+  /** Control-block index of this thread's task flags (SIGPENDING is checked on every alloc). */
+  readonly sigWord: number;
   #region: ArrayBuffer | undefined;
 
   constructor(
@@ -91,6 +101,11 @@ export class PoolCore implements PageOwner, WaitHost {
     this.psi.taskStart();
     this.reclaim = new Reclaim(this);
     this.tasks = new TaskTable(control);
+    this.kills = new KillDelivery(this);
+    this.sigWord = this.tasks.inTable(this.taskId) ? this.tasks.wordOf(this.taskId, T.FLAGS) : CTL.ZERO;
+    this.tasks.init(this.taskId, { name: policy.name, adj: policy.oomScoreAdj, home: this.taskId, thread: true });
+    this.kills.register(this.taskId, policy.onOomKill);
+    if (Atomics.load(ctl, CTL.OOM_FLAGS) & OOM_ENABLED) this.oom = new OomKiller();
     this.kswapd = new Kswapd(this);
   }
 
@@ -99,8 +114,21 @@ export class PoolCore implements PageOwner, WaitHost {
     return this.ctl[CTL.BEHAVIOR] === 1 ? 'linux-3.19' : 'linux-4.0';
   }
 
+  /** Between wait slices: answer reclaim requests, and take a pending OOM kill. */
   serviceRequests(): void {
     this.reclaim.serviceRequests();
+    if (this.kills.pending()) this.kills.deliver();
+  }
+
+  /**
+   * The reaper took this thread's pages, its page cache's included: those
+   * entries are no longer ours to hand out or free.
+   */
+  discardCache(): void {
+    if (this.pcp !== null) {
+      this.pcp.count = 0;
+      this.publishCached();
+    }
   }
 
   /**

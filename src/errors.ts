@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'ERR_POOL_CLOSED'
   | 'ERR_WOULD_BLOCK'
   | 'ERR_SYSTEM'
-  | 'ERR_INVARIANT';
+  | 'ERR_INVARIANT'
+  | 'ERR_OOM_PANIC'
+  | 'ERR_KILLED';
 
 /** Base class of nofail's errors that are neither TypeError nor RangeError. */
 export class NofailError extends Error {
@@ -109,3 +111,10 @@ export const nativeErrorClasses = {
   ENOMEM: AllocError,
   ERR_SYSTEM: SystemError,
 };
+
+/** The allocating task was OOM-killed: it may not wait for memory any more (`ERR_KILLED`). */
+export class KilledError extends NofailError {
+  constructor(message: string) {
+    super('ERR_KILLED', message);
+  }
+}

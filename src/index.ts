@@ -26,3 +26,7 @@ export type { FaultInjectOptions } from './faultinject.js';
 export { onWarning, WARNING_CODES, type Warning, type WarningKind } from './warn.js';
 export { PAGE_SIZE, parseSize } from './size.js';
 export { defaultWatermarks, type Watermarks } from './watermarks.js';
+export { Task, type TaskOptions } from './task.js';
+export type { OomKillInfo, OnOomKill } from './kill.js';
+export { OomPanicError, type OomOptions } from './oom.js';
+export { KilledError } from './errors.js';

@@ -66,6 +66,7 @@ export interface NativeAddon {
   taskLive(slot: number, task: number): boolean;
   setWatermarks(slot: number, min: number, low: number, high: number): void;
   addReserved(slot: number, delta: number): number;
+  tryReserve(slot: number, n: number): boolean;
   stats(slot: number, out: Float64Array): void;
   check(slot: number): string | null;
 }

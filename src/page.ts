@@ -42,6 +42,9 @@ export let markMoved: (p: Page) => void;
 export let makePage: (owner: PageOwner, pfn: number, order: number, gen: number, bytes?: Uint8Array) => Page;
 /** The view a page already made, if any (so a per-thread cache can reuse it). */
 export let pageView: (p: Page) => Uint8Array | undefined;
+/** The logical task a page is charged to (0: its thread's own task). */
+export let pageTask: (p: Page) => number;
+export let setPageTask: (p: Page, task: number) => void;
 
 export class Page {
   /** Page frame number: the index of the first page in the pool. */
@@ -51,6 +54,7 @@ export class Page {
   #owner: PageOwner;
   #gen: number;
   #state = LIVE;
+  #task = 0;
   #bytes: Uint8Array | undefined;
 
   /** @internal Pages come from Pool.alloc / allocBulk / adopt. */
@@ -112,5 +116,9 @@ export class Page {
       return p;
     };
     pageView = (p) => p.#bytes;
+    pageTask = (p) => p.#task;
+    setPageTask = (p, task) => {
+      p.#task = task;
+    };
   }
 }

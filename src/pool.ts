@@ -6,117 +6,52 @@
  */
 import { CONTROL_BYTES, CTL } from './control.js';
 import { PoolCore } from './core.js';
+import {
+  type AllocAsyncOptions,
+  type AttachOptions,
+  asyncSignal,
+  checkBool,
+  checkOrder,
+  DEFAULT_SIZE,
+  type PoolOptions,
+  resolveBehavior,
+  resolveOom,
+  resolvePcp,
+  resolvePolicy,
+} from './options.js';
+import { Task, type TaskOptions } from './task.js';
+import { currentTaskId, TF } from './tasks.js';
 import { AllocError, BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from './errors.js';
 import { FaultInjector, type FaultInjectOptions } from './faultinject.js';
 import { applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
 import { ALLOC, GEN_SCALE, native, TRANSIT_TASK } from './native.js';
-import { checkPage, makePage, markFreed, markLive, markMoved, type Page, type PageDescriptor, pageGen, pageView } from './page.js';
-import { PCP_BATCH, PCP_HIGH } from './pcp.js';
+import {
+  checkPage,
+  makePage,
+  markFreed,
+  markLive,
+  markMoved,
+  type Page,
+  type PageDescriptor,
+  pageGen,
+  pageTask,
+  pageView,
+  setPageTask,
+} from './page.js';
 import type { Shrinker } from './shrinker.js';
 import { PAGE_SIZE, parsePages, parseSize } from './size.js';
-import { allocSlowpath, type Behavior } from './slowpath.js';
+import { allocSlowpath } from './slowpath.js';
 import { collectStats, type PoolStats } from './stats.js';
 import { driveAsync, driveSync } from './wait.js';
 import { resolveWatermarks, type Watermarks } from './watermarks.js';
 
-export interface PoolOptions {
-  /** Bytes, or a size string like '64MiB'. Rounded up to whole pages. Default '64MiB'. */
-  size?: number | string;
-  /** Largest buddy order: blocks up to 4096 << maxOrder bytes. 0..15, default 10 (4 MiB). */
-  maxOrder?: number;
-  /** Pages or size strings; kernel-style defaults (DESIGN §3) for what is omitted. */
-  watermarks?: Partial<Record<keyof Watermarks, number | string>>;
-  /** Fault every page in at creation (MAP_POPULATE). */
-  populate?: boolean;
-  /** Lock the region in memory (mlock; RLIMIT_MEMLOCK applies). */
-  mlock?: boolean;
-  /** Ask for transparent huge pages (MADV_HUGEPAGE). */
-  hugepages?: boolean;
-  /** Give free blocks of at least this order back to the kernel (MADV_DONTNEED). Default: never. */
-  releaseFreedOrder?: number;
-  /**
-   * This thread's page cache for order-0 pages (the kernel's per-CPU lists):
-   * `false` to disable, or `{ batch, high }`. Default { batch: 63, high: 252 }.
-   * Each thread that attaches chooses its own.
-   */
-  pcp?: false | { batch?: number; high?: number };
-  /**
-   * 'linux-4.0' (default): small allocations that cannot enter the
-   * filesystem keep looping when reclaim makes no progress, as since the
-   * 4.0 revert. 'linux-3.19': they fail (the accidental 2015 behaviour).
-   */
-  behavior?: Behavior;
-  /**
-   * Let synchronous allocations on the main thread block (Atomics.wait)
-   * instead of throwing ERR_WOULD_BLOCK. Off by default: it stalls the
-   * event loop.
-   */
-  allowMainThreadBlocking?: boolean;
-}
-
-/** Per-thread options of Pool.attach(). */
-export interface AttachOptions {
-  pcp?: PoolOptions['pcp'];
-  allowMainThreadBlocking?: boolean;
-}
-
-export interface AllocAsyncOptions {
-  /** Abort the wait: the promise rejects with the signal's reason (an AbortError). */
-  signal?: AbortSignal;
-  /** Give up after this long: the promise rejects with a TimeoutError. */
-  timeoutMs?: number;
-}
+export type { AllocAsyncOptions, AttachOptions, PoolOptions } from './options.js';
 
 /** A structured-clonable handle: send it to a worker and `Pool.attach()` it there. */
 export interface PoolHandle {
   readonly id: number;
   readonly nonce: number;
   readonly control: SharedArrayBuffer;
-}
-
-const DEFAULT_SIZE = 64 * 1024 * 1024;
-
-function checkOrder(order: unknown, maxOrder: number): asserts order is number {
-  if (typeof order !== 'number') {
-    throw new InvalidArgTypeError(`order must be a number; received ${typeof order}`);
-  }
-  if (!Number.isInteger(order) || order < 0 || order > maxOrder) {
-    throw new OutOfRangeError(`order must be an integer from 0 to ${maxOrder}; received ${order}`);
-  }
-}
-
-function checkBool(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new InvalidArgTypeError(`${name} must be a boolean; received ${typeof value}`);
-  return value;
-}
-
-function resolvePolicy(o: AttachOptions): { allowMainThreadBlocking: boolean } {
-  return { allowMainThreadBlocking: checkBool(o.allowMainThreadBlocking, 'allowMainThreadBlocking') };
-}
-
-function resolveBehavior(b: unknown): number {
-  if (b === undefined || b === 'linux-4.0') return 0;
-  if (b === 'linux-3.19') return 1;
-  throw new OutOfRangeError(`behavior must be 'linux-4.0' or 'linux-3.19'; received ${String(b)}`);
-}
-
-function resolvePcp(option: unknown): { batch: number; high: number } | false {
-  if (option === undefined) return { batch: PCP_BATCH, high: PCP_HIGH };
-  if (option === false) return false;
-  if (option === null || typeof option !== 'object') {
-    throw new InvalidArgTypeError('pcp must be false or an object { batch, high }');
-  }
-  const o = option as { batch?: unknown; high?: unknown };
-  const batch = o.batch ?? PCP_BATCH;
-  const high = o.high ?? Math.max(PCP_HIGH, 4 * (batch as number));
-  if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1 || batch > 4096) {
-    throw new OutOfRangeError(`pcp.batch must be an integer from 1 to 4096; received ${String(batch)}`);
-  }
-  if (typeof high !== 'number' || !Number.isInteger(high) || high < batch || high > 65536) {
-    throw new OutOfRangeError(`pcp.high must be an integer from pcp.batch to 65536; received ${String(high)}`);
-  }
-  return { batch, high };
 }
 
 /** @internal the thread's PoolCore behind a Pool, for nofail's own modules (mutex, retry, mempool). */
@@ -174,9 +109,11 @@ export class Pool {
     resolvePcp(options.pcp);
     resolvePolicy(options);
     const behavior = resolveBehavior(options.behavior);
+    const oom = resolveOom(options.oom);
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const ctl = new Int32Array(control);
     ctl[CTL.BEHAVIOR] = behavior;
+    [ctl[CTL.OOM_FLAGS], ctl[CTL.OOM_VICTIM_TIMEOUT_MS], ctl[CTL.OOM_REAPER_DELAY_MS]] = oom;
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
     return new Pool(r, control, options);
   }
@@ -227,14 +164,16 @@ export class Pool {
     if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
     if (order !== 0) checkOrder(order, core.maxOrder);
+    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
     const scope = currentScope();
     if (scope !== 0) gfp = applyScope(gfp, scope);
     if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
-    const page = this.#fast(gfp, order);
+    const task = currentTaskId();
+    const page = this.#fast(gfp, order, task);
     if (page !== null) return page;
-    const v = driveSync(core, allocSlowpath(this.#request(gfp, order, scope)));
+    const v = driveSync(core, allocSlowpath(this.#request(gfp, order, scope, task)));
     if (v < 0) throw this.#failure(gfp, order);
-    return this.#page(v, order, gfp);
+    return this.#page(v, order, gfp, task);
   }
 
   /**
@@ -249,27 +188,29 @@ export class Pool {
     checkOrder(order, core.maxOrder);
     const signal = asyncSignal(options);
     signal?.throwIfAborted();
+    if (core.kills.pending()) core.kills.deliver();
     const scope = currentScope();
     if (scope !== 0) gfp = applyScope(gfp, scope);
     if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
-    const page = this.#fast(gfp, order);
+    const task = currentTaskId();
+    const page = this.#fast(gfp, order, task);
     if (page !== null) return page;
-    const v = await driveAsync(core, allocSlowpath(this.#request(gfp, order, scope)), signal);
+    const v = await driveAsync(core, allocSlowpath(this.#request(gfp, order, scope, task)), signal);
     if (v < 0) throw this.#failure(gfp, order);
-    return this.#page(v, order, gfp);
+    return this.#page(v, order, gfp, task);
   }
 
-  #request(gfp: number, order: number, scope: number) {
+  #request(gfp: number, order: number, scope: number, task: number) {
     const core = this.#core;
-    return { core, gfp, order, task: 0, reclaimContext: core.inReclaim > 0 || (scope & GFP_SCOPE.NORECLAIM) !== 0 };
+    return { core, gfp, order, task, reclaimContext: core.inReclaim > 0 || (scope & GFP_SCOPE.NORECLAIM) !== 0 };
   }
 
   /** The fast path: above LOW (plus any reservation); null sends the caller to the slow path. */
-  #fast(gfp: number, order: number): Page | null {
+  #fast(gfp: number, order: number, task: number): Page | null {
     const core = this.#core;
     const reserve = gfp & GFP.RESERVE ? ALLOC.RESERVE : 0;
     const pcp = core.pcp;
-    if (order === 0 && pcp !== null) {
+    if (order === 0 && pcp !== null && task === 0) {
       if (core.ctl[CTL.DRAIN_GEN] !== pcp.drainSeen) core.checkDrain();
       if (core.freePages() <= core.wmark.low + (reserve ? 0 : core.reserved())) return null;
       if (pcp.count === 0 && !pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve)) return null;
@@ -280,13 +221,14 @@ export class Pool {
       if (gfp & GFP.ZERO) page.bytes.fill(0);
       return page;
     }
-    const v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, 0);
-    return v < 0 ? null : this.#page(v, order, gfp);
+    const v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, task);
+    return v < 0 ? null : this.#page(v, order, gfp, task);
   }
 
-  #page(v: number, order: number, gfp: number): Page {
+  #page(v: number, order: number, gfp: number, task: number): Page {
     const pfn = Math.floor(v / GEN_SCALE);
     const page = makePage(this.#core, pfn, order, v - pfn * GEN_SCALE);
+    if (task !== 0) setPageTask(page, task);
     if (gfp & GFP.ZERO) page.bytes.fill(0);
     return page;
   }
@@ -310,6 +252,7 @@ export class Pool {
     if (
       page.order === 0 &&
       pcp !== null &&
+      pageTask(page) === 0 &&
       core.inReclaim === 0 &&
       core.ctl[CTL.WAITERS] === 0 &&
       core.ctl[CTL.DRAIN_GEN] === pcp.drainSeen
@@ -429,6 +372,15 @@ export class Pool {
     return this.#core.reclaim.register(shrinker);
   }
 
+  /**
+   * Registers a logical task: allocations inside task.run(fn) are charged to
+   * it, and the OOM killer weighs it by its pages and oomScoreAdj.
+   */
+  registerTask(options: TaskOptions): Task {
+    this.#slot();
+    return new Task(this.#core, options);
+  }
+
   /** Fault injection for this thread's allocations (fail_page_alloc); null turns it off. */
   faultInject(options: FaultInjectOptions | null): void {
     this.#slot();
@@ -500,17 +452,4 @@ export class Pool {
     const [state, order, owner, gen] = native.meta(this.#slot(), pfn);
     return { state: (['tail', 'free', 'allocated'] as const)[state]!, order, owner, gen };
   }
-}
-
-
-function asyncSignal(o: AllocAsyncOptions): AbortSignal | undefined {
-  if (o === null || typeof o !== 'object') throw new InvalidArgTypeError('options must be an object');
-  const { signal, timeoutMs } = o;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgTypeError('options.signal must be an AbortSignal');
-  if (timeoutMs === undefined) return signal;
-  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
-    throw new OutOfRangeError(`options.timeoutMs must be a finite number >= 0; received ${String(timeoutMs)}`);
-  }
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
 }

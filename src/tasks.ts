@@ -31,6 +31,7 @@ export const TF = {
 
 export const T = { FLAGS: 0, ADJ: 1, HOME: 2, BLOCKED_ON: 3, HOLDER: 4, VICTIM_AT: 5, KILL_SEQ: 6, NAME: 8 } as const;
 
+export const MAX_TASK_NAME = 31;
 export const OOM_SCORE_ADJ_MIN = -1000;
 export const OOM_SCORE_ADJ_MAX = 1000;
 
@@ -95,6 +96,11 @@ export class TaskTable {
 
   clearFlags(id: number, bits: number): void {
     if (this.inTable(id)) Atomics.and(this.#ctl, taskBase(id) + T.FLAGS, ~bits);
+  }
+
+  /** The control-block word index of a field (for Atomics.wait / notify). */
+  wordOf(id: number, field: number): number {
+    return taskBase(id) + field;
   }
 
   get(id: number, field: number): number {

@@ -228,6 +228,18 @@ napi_value AddReserved(napi_env env, napi_callback_info info) {
   return makeNumber(env, static_cast<double>(a->pool->addReserved(delta)));
 }
 
+// tryReserve(slot, n) -> whether n pages were reserved (free stays above min + reservations)
+napi_value TryReserve(napi_env env, napi_callback_info info) {
+  Args<2> args;
+  if (!args.ok(env, info, 2)) return nullptr;
+  Attachment* a = readSlot(env, args.data, args.argv[0]);
+  uint64_t n;
+  if (!a || !readIndex(env, args.argv[1], "n", a->pool->zone().nrPages(), &n)) return nullptr;
+  napi_value v;
+  napi_get_boolean(env, a->pool->tryReserve(static_cast<int64_t>(n)), &v);
+  return v;
+}
+
 // stats(slot, out: Float64Array(kStatsLength)); layout mirrored in src/native.ts
 constexpr size_t kStatsFixed = 16;
 constexpr size_t kStatsLength = kStatsFixed + kMaxOrderLimit + 1;
@@ -294,6 +306,7 @@ void RegisterPoolApi(napi_env env, napi_value exports, EnvData* data) {
       {"taskLive", nullptr, TaskLive, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"setWatermarks", nullptr, SetWatermarks, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"addReserved", nullptr, AddReserved, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"tryReserve", nullptr, TryReserve, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"check", nullptr, Check, nullptr, nullptr, nullptr, napi_enumerable, data},
   };

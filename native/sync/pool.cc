@@ -223,6 +223,14 @@ int64_t Pool::addReserved(int64_t delta) {
   return zone_.reserved();
 }
 
+bool Pool::tryReserve(int64_t n) {
+  Guard<SpinLock> g(zoneLock_);
+  if (zone_.freePages() - n <= zone_.wmark(kAllocWmarkMin) + zone_.reserved()) return false;
+  zone_.addReserved(n);
+  control_.publishReserved(zone_.reserved());
+  return true;
+}
+
 const char* Pool::check() {
   Guard<SpinLock> g(zoneLock_);
   if (const char* why = zone_.checkLocked()) return why;

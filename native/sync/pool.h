@@ -73,6 +73,11 @@ class Pool {
     control_.publishWatermarks(min, low, high);
   }
   int64_t addReserved(int64_t delta);
+  // A watermark reservation (Chinner, 2015): raise every watermark by n
+  // pages, but only while free pages stay above min + all reservations, so
+  // a reservation is never promised pages that are not there. Returns
+  // whether it was taken.
+  bool tryReserve(int64_t n);
 
   // The full identity check; nullptr when everything adds up.
   const char* check();
