@@ -10,6 +10,7 @@
  *   bytes 1024..4095  reclaim mailboxes, 48 x 16 words (reclaim.ts)
  *   words 1024..17407 pages in each thread's page cache, by task id
  *   words 17408..     the task table: TASK_WORDS per task id < MAX_TABLE_TASKS (tasks.ts)
+ *   words TOKENS_BASE.. pages in each thread's token reservations, by task id
  */
 export const CTL = {
   /** 'NOFL' once the pool is created (native). */
@@ -46,8 +47,6 @@ export const CTL = {
   OOM_VICTIM_TIMEOUT_MS: 23,
   /** How long the reaper lets a victim exit by itself first (OOM_REAPER_DELAY). */
   OOM_REAPER_DELAY_MS: 24,
-  /** Pages held in token reservations (reserve.ts), for the accounting identity. */
-  RESERVED_TOKENS: 25,
   /** Always 0: what a thread without a task-table entry reads as its flags. */
   ZERO: 63,
   /** Pages in each thread's page cache, by task id (16384 slots). */
@@ -64,6 +63,8 @@ export const MAILBOXES = 48;
 export const TASK_TABLE_BASE = 1024 + 16384;
 export const TASK_WORDS = 16;
 export const MAX_TABLE_TASKS = 4096;
+/** Pages each thread holds in token reservations, by task id (cleared natively when it exits). */
+export const TOKENS_BASE = TASK_TABLE_BASE + TASK_WORDS * MAX_TABLE_TASKS;
 
-/** 4 KiB of words, 16384 per-task cache words, then the task table. */
-export const CONTROL_BYTES = 4 * (TASK_TABLE_BASE + TASK_WORDS * MAX_TABLE_TASKS);
+/** 4 KiB of words, 16384 per-task cache words, the task table, 16384 per-task token words. */
+export const CONTROL_BYTES = 4 * (TOKENS_BASE + 16384);

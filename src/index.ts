@@ -30,3 +30,4 @@ export { Task, type TaskOptions } from './task.js';
 export type { OomKillInfo, OnOomKill } from './kill.js';
 export { OomPanicError, type OomOptions } from './oom.js';
 export { KilledError } from './errors.js';
+export { Reservation, type ReservationMode, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';

@@ -19,6 +19,7 @@ import {
   resolvePcp,
   resolvePolicy,
 } from './options.js';
+import { acquire, checkReserveArgs, currentReservation, Reservation, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
 import { Task, type TaskOptions } from './task.js';
 import { currentTaskId, TF } from './tasks.js';
 import { AllocError, BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from './errors.js';
@@ -164,16 +165,18 @@ export class Pool {
     if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
     if (order !== 0) checkOrder(order, core.maxOrder);
-    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
-    const scope = currentScope();
-    if (scope !== 0) gfp = applyScope(gfp, scope);
-    if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
-    const task = currentTaskId();
-    const page = this.#fast(gfp, order, task);
-    if (page !== null) return page;
-    const v = driveSync(core, allocSlowpath(this.#request(gfp, order, scope, task)));
-    if (v < 0) throw this.#failure(gfp, order);
-    return this.#page(v, order, gfp, task);
+    const a = this.#prologue(gfp, order);
+    if (a.page !== null) return a.page;
+    try {
+      const page = this.#fast(a.gfp, order, a.task);
+      if (page !== null) return page;
+      const v = driveSync(core, allocSlowpath(this.#request(a.gfp, order, a.scope, a.task)));
+      if (v < 0) throw this.#failure(a.gfp, order);
+      return this.#page(v, order, a.gfp, a.task);
+    } catch (e) {
+      a.reservation?.uncharge(a.charged);
+      throw e;
+    }
   }
 
   /**
@@ -188,16 +191,44 @@ export class Pool {
     checkOrder(order, core.maxOrder);
     const signal = asyncSignal(options);
     signal?.throwIfAborted();
-    if (core.kills.pending()) core.kills.deliver();
+    const a = this.#prologue(gfp, order);
+    if (a.page !== null) return a.page;
+    try {
+      const page = this.#fast(a.gfp, order, a.task);
+      if (page !== null) return page;
+      const v = await driveAsync(core, allocSlowpath(this.#request(a.gfp, order, a.scope, a.task)), signal);
+      if (v < 0) throw this.#failure(a.gfp, order);
+      return this.#page(v, order, a.gfp, a.task);
+    } catch (e) {
+      a.reservation?.uncharge(a.charged);
+      throw e;
+    }
+  }
+
+  /**
+   * What every allocation does first: deliver a pending OOM kill, apply the
+   * GFP scope, fault injection, the task it is charged to, and the
+   * reservation scope (a token, or a charge that grants GFP.RESERVE rights;
+   * outside a reservation GFP.RESERVE grants nothing).
+   */
+  #prologue(gfp: number, order: number) {
+    const core = this.#core;
+    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
     const scope = currentScope();
     if (scope !== 0) gfp = applyScope(gfp, scope);
     if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
     const task = currentTaskId();
-    const page = this.#fast(gfp, order, task);
-    if (page !== null) return page;
-    const v = await driveAsync(core, allocSlowpath(this.#request(gfp, order, scope, task)), signal);
-    if (v < 0) throw this.#failure(gfp, order);
-    return this.#page(v, order, gfp, task);
+    const reservation = currentReservation();
+    let charged = 0;
+    if (reservation !== undefined) {
+      if (reservation.mode === 'tokens' && order === 0) {
+        const v = reservation.takeToken(task);
+        if (v >= 0) return { page: this.#page(v, 0, gfp, task), gfp, task, scope, reservation, charged };
+      }
+      if (gfp & GFP.RESERVE && reservation.charge(1 << order)) charged = 1 << order;
+    }
+    if (charged === 0) gfp &= ~GFP.RESERVE;
+    return { page: null, gfp, task, scope, reservation: charged ? reservation : undefined, charged };
   }
 
   #request(gfp: number, order: number, scope: number, task: number) {
@@ -379,6 +410,27 @@ export class Pool {
   registerTask(options: TaskOptions): Task {
     this.#slot();
     return new Task(this.#core, options);
+  }
+
+  /**
+   * Takes a reservation of `pages` (reserve.ts): 'watermark' (default)
+   * raises every watermark by `pages` for callers without GFP.RESERVE;
+   * 'tokens' takes the pages now. Waits — reclaiming — while free memory is
+   * below the raised mark: blocks in a worker, throws ERR_WOULD_BLOCK on
+   * the main thread (use reserveAsync there).
+   */
+  reserve(pages: number, options: ReserveOptions = {}): Reservation {
+    const r = checkReserveArgs(this.#core, pages, options);
+    return driveSync(this.#core, acquire(this.#core, r.pages, r.mode, options.timeoutMs));
+  }
+
+  /** reserve() that waits without blocking; abortable, and nothing stays reserved on abort or timeout. */
+  async reserveAsync(pages: number, options: ReserveAsyncOptions = {}): Promise<Reservation> {
+    const r = checkReserveArgs(this.#core, pages, options);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new InvalidArgTypeError('options.signal must be an AbortSignal');
+    }
+    return driveAsync(this.#core, acquire(this.#core, r.pages, r.mode, options.timeoutMs), options.signal);
   }
 
   /** Fault injection for this thread's allocations (fail_page_alloc); null turns it off. */

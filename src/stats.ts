@@ -2,7 +2,7 @@
  * pool.stats(): one snapshot of the zone (native counters), this thread's
  * and every thread's page caches, vmstat, zoneinfo and PSI.
  */
-import { CTL } from './control.js';
+import { CTL, TOKENS_BASE } from './control.js';
 import type { PoolCore } from './core.js';
 import { CTL_CACHED_SLOTS } from './core.js';
 import { native, STAT } from './native.js';
@@ -24,6 +24,8 @@ export interface PoolStats {
   allocatedPages: number;
   /** Pages held back by watermark reservations. */
   reservedPages: number;
+  /** Pages held in token reservations (allocated; free + cached + allocated-by-users + tokens == total). */
+  reservedTokens: number;
   watermarks: Watermarks;
   /** Free blocks per order, 0..maxOrder (/proc/buddyinfo). */
   buddyinfo: number[];
@@ -70,9 +72,11 @@ export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
   for (let o = 0; o <= core.maxOrder; o++) buddyinfo.push(s[STAT.buddyinfo + o]!);
   const ctl = core.ctl;
   const cachedByTask: Record<number, number> = {};
+  let reservedTokens = 0;
   for (let t = 1; t < CTL_CACHED_SLOTS; t++) {
     const n = ctl[CTL.CACHED_BASE + t]!;
     if (n !== 0) cachedByTask[t] = n;
+    reservedTokens += ctl[TOKENS_BASE + t]!;
   }
   const watermarks = { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! };
   const free = s[STAT.freePages]!;
@@ -81,6 +85,7 @@ export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
     freePages: free,
     allocatedPages: s[STAT.allocatedPages]!,
     reservedPages: s[STAT.reserved]!,
+    reservedTokens,
     watermarks,
     buddyinfo,
     threadPages: s[STAT.threadPages]!,

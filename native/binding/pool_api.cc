@@ -214,18 +214,20 @@ napi_value SetWatermarks(napi_env env, napi_callback_info info) {
   return makeUndefined(env);
 }
 
-// addReserved(slot, delta) -> the reservation counter afterwards
+// addReserved(slot, delta) -> the reservation counter afterwards; charged to
+// this thread's task, whose reservations cannot go below zero
 napi_value AddReserved(napi_env env, napi_callback_info info) {
   Args<2> args;
   if (!args.ok(env, info, 2)) return nullptr;
   Attachment* a = readSlot(env, args.data, args.argv[0]);
   int64_t delta;
   if (!a || !readSigned(env, args.argv[1], "delta", a->pool->zone().nrPages(), &delta)) return nullptr;
-  if (a->pool->zone().reserved() + delta < 0) {
-    throwError(env, ErrorKind::kOutOfRange, "the reservation counter cannot go below zero");
+  const int64_t r = a->pool->addReserved(delta, a->task);
+  if (r < 0) {
+    throwError(env, ErrorKind::kOutOfRange, "this thread's reservations cannot go below zero");
     return nullptr;
   }
-  return makeNumber(env, static_cast<double>(a->pool->addReserved(delta)));
+  return makeNumber(env, static_cast<double>(r));
 }
 
 // tryReserve(slot, n) -> whether n pages were reserved (free stays above min + reservations)
@@ -236,7 +238,7 @@ napi_value TryReserve(napi_env env, napi_callback_info info) {
   uint64_t n;
   if (!a || !readIndex(env, args.argv[1], "n", a->pool->zone().nrPages(), &n)) return nullptr;
   napi_value v;
-  napi_get_boolean(env, a->pool->tryReserve(static_cast<int64_t>(n)), &v);
+  napi_get_boolean(env, a->pool->tryReserve(static_cast<int64_t>(n), a->task), &v);
   return v;
 }
 

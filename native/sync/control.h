@@ -28,7 +28,9 @@ constexpr int kWmarkLow = 7;
 constexpr int kWmarkHigh = 8;
 constexpr int kCachedBase = 1024;  // pages in each thread's page cache, by task id (JavaScript)
 constexpr int kCachedSlots = 16384;
-constexpr int kSlots = kCachedBase + kCachedSlots;  // the block's size in words; the rest of the
+constexpr int kTaskTableWords = 16 * 4096;          // src/tasks.ts
+constexpr int kTokensBase = kCachedBase + kCachedSlots + kTaskTableWords;  // pages in token reservations, by task
+constexpr int kSlots = kTokensBase + kCachedSlots;  // the block's size in words; the rest of the
                                                     // first 1024 belong to src/control.ts
 constexpr int32_t kMagicValue = 0x4e4f464c;  // "NOFL"
 }  // namespace ctl
@@ -53,6 +55,7 @@ class ControlBlock {
   void clearCached(uint32_t task) const {
     if (!w_ || task >= static_cast<uint32_t>(ctl::kCachedSlots)) return;
     __atomic_store_n(&w_[ctl::kCachedBase + task], 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&w_[ctl::kTokensBase + task], 0, __ATOMIC_RELEASE);
   }
   void publishWatermarks(int64_t min, int64_t low, int64_t high) const {
     if (!w_) return;

@@ -4,7 +4,8 @@
 //
 // Locking: every method needs the zone lock (Pool::zoneLock_), except
 // pages(), which reads an atomic.
-// Identity: sum over live and dead tasks of pages(t) == Zone::allocatedPages().
+// Identities: sum over tasks of pages(t) == Zone::allocatedPages(), and
+// sum over tasks of reserved(t) == Zone::reserved().
 // Ids: 0 is never a task; ids of released tasks are reused only after their
 // pages are all returned, so no page can name a reused owner.
 #pragma once
@@ -22,7 +23,10 @@ class Ledger {
  public:
   static constexpr uint32_t kMaxTasks = 16384;
 
-  Ledger() : pages_(new std::atomic<int64_t>[kMaxTasks]()), live_(kMaxTasks, false) {}
+  Ledger()
+      : pages_(new std::atomic<int64_t>[kMaxTasks]()),
+        reserved_(new std::atomic<int64_t>[kMaxTasks]()),
+        live_(kMaxTasks, false) {}
 
   // Returns a fresh task id, or 0 when every slot is taken.
   uint32_t createLocked() {
@@ -36,6 +40,7 @@ class Ledger {
     }
     live_[id] = true;
     pages_[id].store(0, std::memory_order_relaxed);
+    reserved_[id].store(0, std::memory_order_relaxed);
     return id;
   }
 
@@ -51,6 +56,12 @@ class Ledger {
     pages_[id].store(pages_[id].load(std::memory_order_relaxed) + pages, std::memory_order_relaxed);
   }
 
+  // Pages of watermark reservations the task holds (returned when it retires).
+  void reserveLocked(uint32_t id, int64_t pages) {
+    reserved_[id].store(reserved_[id].load(std::memory_order_relaxed) + pages, std::memory_order_relaxed);
+  }
+  int64_t reservedLocked(uint32_t id) const { return reserved_[id].load(std::memory_order_relaxed); }
+
   // Lock-free: the array never moves.
   int64_t pages(uint32_t id) const {
     return id < kMaxTasks ? pages_[id].load(std::memory_order_relaxed) : 0;
@@ -62,10 +73,17 @@ class Ledger {
     return sum;
   }
 
+  int64_t totalReservedLocked() const {
+    int64_t sum = 0;
+    for (uint32_t id = 1; id <= used_; ++id) sum += reserved_[id].load(std::memory_order_relaxed);
+    return sum;
+  }
+
   uint32_t liveCountLocked() const { return used_ - static_cast<uint32_t>(freeIds_.size()); }
 
  private:
-  std::unique_ptr<std::atomic<int64_t>[]> pages_;  // atomically updated under the zone lock
+  std::unique_ptr<std::atomic<int64_t>[]> pages_;     // atomically updated under the zone lock
+  std::unique_ptr<std::atomic<int64_t>[]> reserved_;  // atomically updated under the zone lock
   std::vector<bool> live_;
   std::vector<uint32_t> freeIds_;
   uint32_t used_ = 0;  // highest id handed out

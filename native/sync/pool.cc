@@ -208,6 +208,13 @@ int64_t Pool::reclaimTask(uint32_t task, bool retire) {
     pfn += size;
   }
   if (retire) {
+    // Its watermark reservations end with it.
+    const int64_t held = ledger_.reservedLocked(task);
+    if (held != 0) {
+      ledger_.reserveLocked(task, -held);
+      zone_.addReserved(-held);
+      control_.publishReserved(zone_.reserved());
+    }
     ledger_.releaseLocked(task);
     control_.clearCached(task);
   }
@@ -216,16 +223,20 @@ int64_t Pool::reclaimTask(uint32_t task, bool retire) {
   return returned;
 }
 
-int64_t Pool::addReserved(int64_t delta) {
+int64_t Pool::addReserved(int64_t delta, uint32_t task) {
   Guard<SpinLock> g(zoneLock_);
+  if (!ledger_.liveLocked(task) || ledger_.reservedLocked(task) + delta < 0) return -1;
+  ledger_.reserveLocked(task, delta);
   zone_.addReserved(delta);
   control_.publishReserved(zone_.reserved());
   return zone_.reserved();
 }
 
-bool Pool::tryReserve(int64_t n) {
+bool Pool::tryReserve(int64_t n, uint32_t task) {
   Guard<SpinLock> g(zoneLock_);
+  if (!ledger_.liveLocked(task)) return false;
   if (zone_.freePages() - n <= zone_.wmark(kAllocWmarkMin) + zone_.reserved()) return false;
+  ledger_.reserveLocked(task, n);
   zone_.addReserved(n);
   control_.publishReserved(zone_.reserved());
   return true;
@@ -235,6 +246,7 @@ const char* Pool::check() {
   Guard<SpinLock> g(zoneLock_);
   if (const char* why = zone_.checkLocked()) return why;
   if (ledger_.totalLocked() != zone_.allocatedPages()) return "sum of task pages != allocated pages";
+  if (ledger_.totalReservedLocked() != zone_.reserved()) return "sum of task reservations != reserved pages";
   return nullptr;
 }
 

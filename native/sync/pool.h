@@ -72,12 +72,14 @@ class Pool {
     zone_.setWatermarks(min, low, high);
     control_.publishWatermarks(min, low, high);
   }
-  int64_t addReserved(int64_t delta);
+  // The reservation counter, charged to `task` so that a task's
+  // reservations end with it (reclaimTask with retire).
+  int64_t addReserved(int64_t delta, uint32_t task);
   // A watermark reservation (Chinner, 2015): raise every watermark by n
   // pages, but only while free pages stay above min + all reservations, so
   // a reservation is never promised pages that are not there. Returns
   // whether it was taken.
-  bool tryReserve(int64_t n);
+  bool tryReserve(int64_t n, uint32_t task);
 
   // The full identity check; nullptr when everything adds up.
   const char* check();
