@@ -31,3 +31,5 @@ export type { OomKillInfo, OnOomKill } from './kill.js';
 export { OomPanicError, type OomOptions } from './oom.js';
 export { KilledError } from './errors.js';
 export { Reservation, type ReservationMode, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
+export { Mempool, type MempoolHandle, type MempoolOptions, type MempoolStats } from './mempool.js';
+export { PageCache, type PageCacheOptions } from './pagecache.js';

@@ -20,6 +20,8 @@ export const MAX_RECLAIM_RETRIES = 16;
 export class Kswapd {
   readonly #core: PoolCore;
   #running = false;
+  /** Bumped by start/stop: a sleep loop of an earlier start() sees it and ends. */
+  #generation = 0;
   #seen = 0;
   #balancing = false;
 
@@ -44,26 +46,30 @@ export class Kswapd {
     if (this.#running) return;
     this.#running = true;
     this.#seen = Atomics.load(this.#core.ctl, CTL.KSWAPD_WAKE);
-    this.#sleep();
-    // Woken while we were not yet listening, or below low already.
-    if (this.#core.freePages() < this.#core.wmark.low) void this.#balance();
+    this.#sleep(++this.#generation);
+    // Below low already: balance soon, from the event loop — never inside
+    // the caller that registered the shrinker.
+    if (this.#core.freePages() < this.#core.wmark.low) setImmediate(() => void this.#balance());
   }
 
   stop(): void {
     this.#running = false;
+    this.#generation++;
   }
 
   // Atomics.waitAsync does not keep the process alive: an idle thread with
   // shrinkers can still exit.
-  #sleep(): void {
+  #sleep(generation: number): void {
+    if (generation !== this.#generation) return;
     if (!this.#running || this.#core.closed) {
       this.#running = false;
       return;
     }
     const r = Atomics.waitAsync(this.#core.ctl, CTL.KSWAPD_WAKE, this.#seen);
     const woken = () => {
+      if (generation !== this.#generation) return;
       this.#seen = Atomics.load(this.#core.ctl, CTL.KSWAPD_WAKE);
-      void this.#balance().then(() => this.#sleep());
+      void this.#balance().then(() => this.#sleep(generation));
     };
     if (r.async) r.value.then(woken);
     else queueMicrotask(woken);

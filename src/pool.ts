@@ -20,6 +20,7 @@ import {
   resolvePolicy,
 } from './options.js';
 import { acquire, checkReserveArgs, currentReservation, Reservation, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
+import { Mempool, type MempoolOptions } from './mempool.js';
 import { Task, type TaskOptions } from './task.js';
 import { currentTaskId, TF } from './tasks.js';
 import { AllocError, BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from './errors.js';
@@ -431,6 +432,11 @@ export class Pool {
       throw new InvalidArgTypeError('options.signal must be an AbortSignal');
     }
     return driveAsync(this.#core, acquire(this.#core, r.pages, r.mode, options.timeoutMs), options.signal);
+  }
+
+  /** A mempool of `minNr` preallocated blocks (mempool.ts); other threads use Mempool.attach(pool, mp.handle). */
+  mempool(options: MempoolOptions): Mempool {
+    return Mempool.create(this, options);
   }
 
   /** Fault injection for this thread's allocations (fail_page_alloc); null turns it off. */

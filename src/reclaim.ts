@@ -46,6 +46,8 @@ export class Reclaim {
   #mailbox = -1;
   #handled = 0;
   #listening = false;
+  /** Bumped when the mailbox is given up: a listen loop of an earlier claim sees it and ends. */
+  #generation = 0;
 
   constructor(core: PoolCore) {
     this.#core = core;
@@ -77,6 +79,7 @@ export class Reclaim {
       this.#mailbox = -1;
     }
     this.#listening = false;
+    this.#generation++;
     this.#core.kswapd.stop();
   }
 
@@ -245,7 +248,9 @@ export class Reclaim {
   #listen(): void {
     if (this.#listening || this.#mailbox < 0) return;
     this.#listening = true;
+    const generation = this.#generation;
     const loop = (): void => {
+      if (generation !== this.#generation) return;
       if (!this.#listening || this.#mailbox < 0 || this.#core.closed) {
         this.#listening = false;
         return;

@@ -19,7 +19,9 @@ import { WouldBlockError } from './errors.js';
 
 /** A wait the slow path asks its driver for. */
 export interface Wait {
-  /** Control-block word to wait on. */
+  /** The array the word is in; the pool's control block when absent. */
+  readonly on?: Int32Array;
+  /** Word to wait on. */
   readonly word: number;
   /** Block only while the word still holds this value. */
   readonly expect: number;
@@ -55,14 +57,15 @@ export function waitSync(host: WaitHost, w: Wait): void {
     );
   }
   const ctl = host.ctl;
-  for (let i = 0; i < SPIN; i++) if (Atomics.load(ctl, w.word) !== w.expect) return;
+  const on = w.on ?? ctl;
+  for (let i = 0; i < SPIN; i++) if (Atomics.load(on, w.word) !== w.expect) return;
   if (w.forMemory) Atomics.add(ctl, CTL.WAITERS, 1);
   try {
     const deadline = performance.now() + w.ms;
     for (;;) {
       const left = deadline - performance.now();
       if (left <= 0) return;
-      if (Atomics.wait(ctl, w.word, w.expect, Math.min(left, SLICE_MS)) !== 'timed-out') return;
+      if (Atomics.wait(on, w.word, w.expect, Math.min(left, SLICE_MS)) !== 'timed-out') return;
       host.serviceRequests();
     }
   } finally {
@@ -75,7 +78,7 @@ export async function waitAsync(host: WaitHost, w: Wait, signal?: AbortSignal): 
   signal?.throwIfAborted();
   if (w.forMemory) Atomics.add(ctl, CTL.WAITERS, 1);
   try {
-    const r = Atomics.waitAsync(ctl, w.word, w.expect, w.ms);
+    const r = Atomics.waitAsync(w.on ?? ctl, w.word, w.expect, w.ms);
     if (!r.async) return;
     if (signal === undefined) {
       await r.value;
