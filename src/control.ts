@@ -47,6 +47,8 @@ export const CTL = {
   OOM_VICTIM_TIMEOUT_MS: 23,
   /** How long the reaper lets a victim exit by itself first (OOM_REAPER_DELAY). */
   OOM_REAPER_DELAY_MS: 24,
+  /** What a free page is filled with (Pool.create zeroOnFree / poison): -1 nothing, 0, or 0x6b. */
+  FILL_ON_FREE: 26,
   /** Always 0: what a thread without a task-table entry reads as its flags. */
   ZERO: 63,
   /** Pages in each thread's page cache, by task id (16384 slots). */

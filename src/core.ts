@@ -68,6 +68,8 @@ export class PoolCore implements PageOwner, WaitHost {
   oom: OomHandler | null = null;
   /** Fault injection for allocations made in this thread; null when off. */
   faults: FaultInjector | null = null;
+  /** What free pages are filled with: -1 nothing, 0 (zeroOnFree) or POISON_BYTE (poison). */
+  readonly fill: number;
   /** > 0 while this thread runs shrinkers: reclaim context (PF_MEMALLOC). */
   inReclaim = 0;
   /** Run by close() in this thread before it detaches (pending retry loops fail, ...). */
@@ -93,6 +95,7 @@ export class PoolCore implements PageOwner, WaitHost {
     this.maxOrder = r[4]!;
     this.taskId = r[5]!;
     this.ctl = ctl;
+    this.fill = ctl[CTL.FILL_ON_FREE]!;
     this.wmark = new WatermarkView(ctl);
     this.pcp = pcp === false ? null : new Pcp(pcp.batch, pcp.high);
     this.allowMainThreadBlocking = policy.allowMainThreadBlocking;

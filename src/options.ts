@@ -50,6 +50,17 @@ export interface PoolOptions {
    * Default: none — a too-small-to-fail allocation waits for memory instead.
    */
   oom?: boolean | OomOptions;
+  /**
+   * Zero every page as it is freed, so one tenant never reads another's
+   * data (pages taken back from an exiting thread are zeroed natively).
+   */
+  zeroOnFree?: boolean;
+  /**
+   * Debug: fill free pages with 0x6b and check them on the next allocation;
+   * a write to a freed page is reported as a 'use-after-free' warning.
+   * Touches the whole pool at creation.
+   */
+  poison?: boolean;
   /** This thread's task name in OOM reports. Default 'main' or 'worker-<threadId>'. */
   name?: string;
   /** This thread's oom_score_adj. Default -1000 (exempt) on the main thread, 0 in workers. */

@@ -42,6 +42,7 @@ import {
 } from './page.js';
 import type { Shrinker } from './shrinker.js';
 import { PAGE_SIZE, parsePages, parseSize } from './size.js';
+import { checkPoison, POISON_BYTE } from './poison.js';
 import { allocSlowpath } from './slowpath.js';
 import { collectStats, type PoolStats } from './stats.js';
 import { driveAsync, driveSync } from './wait.js';
@@ -99,10 +100,15 @@ export class Pool {
       throw new OutOfRangeError(`maxOrder must be an integer from 0 to 15; received ${maxOrder}`);
     }
     const wm = resolveWatermarks(options.watermarks, pages);
+    const zero = checkBool(options.zeroOnFree, 'zeroOnFree');
+    const poison = checkBool(options.poison, 'poison');
+    if (zero && poison) throw new OutOfRangeError('zeroOnFree and poison are exclusive: a poisoned page cannot also be zeroed');
     const flags =
       (checkBool(options.populate, 'populate') ? 1 : 0) |
       (checkBool(options.mlock, 'mlock') ? 2 : 0) |
-      (checkBool(options.hugepages, 'hugepages') ? 4 : 0);
+      (checkBool(options.hugepages, 'hugepages') ? 4 : 0) |
+      (zero ? 8 : 0) |
+      (poison ? 16 : 0);
     let releaseOrder = -1;
     if (options.releaseFreedOrder !== undefined) {
       checkOrder(options.releaseFreedOrder, maxOrder);
@@ -116,6 +122,7 @@ export class Pool {
     const ctl = new Int32Array(control);
     ctl[CTL.BEHAVIOR] = behavior;
     [ctl[CTL.OOM_FLAGS], ctl[CTL.OOM_VICTIM_TIMEOUT_MS], ctl[CTL.OOM_REAPER_DELAY_MS]] = oom;
+    ctl[CTL.FILL_ON_FREE] = poison ? POISON_BYTE : zero ? 0 : -1;
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
     return new Pool(r, control, options);
   }
@@ -250,6 +257,7 @@ export class Pool {
       const e = pcp.entries;
       const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
       core.publishCached();
+      if (core.fill === POISON_BYTE) checkPoison(core, page);
       if (gfp & GFP.ZERO) page.bytes.fill(0);
       return page;
     }
@@ -261,6 +269,7 @@ export class Pool {
     const pfn = Math.floor(v / GEN_SCALE);
     const page = makePage(this.#core, pfn, order, v - pfn * GEN_SCALE);
     if (task !== 0) setPageTask(page, task);
+    if (this.#core.fill === POISON_BYTE) checkPoison(this.#core, page);
     if (gfp & GFP.ZERO) page.bytes.fill(0);
     return page;
   }
@@ -278,6 +287,7 @@ export class Pool {
   free(page: Page): void {
     const core = this.#core;
     checkPage(page, core);
+    if (core.fill >= 0) page.bytes.fill(core.fill);
     const pcp = core.pcp;
     // Into this thread's cache, unless another thread is waiting for memory
     // or asked for caches to be drained: then straight back to the zone.
@@ -328,7 +338,10 @@ export class Pool {
     }
     if (r < 0) throw this.#failure(gfp, order);
     const pages = new Array<Page>(n);
-    for (let i = 0; i < n; i++) pages[i] = makePage(this.#core, out[2 * i]!, order, out[2 * i + 1]!);
+    for (let i = 0; i < n; i++) {
+      pages[i] = makePage(this.#core, out[2 * i]!, order, out[2 * i + 1]!);
+      if (this.#core.fill === POISON_BYTE) checkPoison(this.#core, pages[i]!);
+    }
     if (gfp & GFP.ZERO) for (const p of pages) p.bytes.fill(0);
     return pages;
   }
@@ -344,6 +357,7 @@ export class Pool {
       for (; i < pages.length; i++) {
         const p = pages[i];
         checkPage(p, this.#core);
+        if (this.#core.fill >= 0) p.bytes.fill(this.#core.fill);
         markFreed(p);
         refs[3 * i] = p.pfn;
         refs[3 * i + 1] = p.order;
@@ -422,6 +436,10 @@ export class Pool {
    */
   reserve(pages: number, options: ReserveOptions = {}): Reservation {
     const r = checkReserveArgs(this.#core, pages, options);
+    // Memory is plentiful: one native call, no waiting machinery.
+    if (r.mode === 'watermark' && native.tryReserve(this.#core.slot, r.pages)) {
+      return new Reservation(this.#core, r.pages, 'watermark', null);
+    }
     return driveSync(this.#core, acquire(this.#core, r.pages, r.mode, options.timeoutMs));
   }
 

@@ -30,6 +30,7 @@ export const VMSTAT_NAMES = [
   'oom_reaped',
   'reserve_waits',
   'mempool_waits',
+  'page_poison_errors',
 ] as const;
 
 export type VmStatName = (typeof VMSTAT_NAMES)[number];

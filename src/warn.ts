@@ -31,7 +31,15 @@ import { subscribe, unsubscribe, channel as dcChannel } from 'node:diagnostics_c
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { InvalidArgTypeError } from './errors.js';
 
-export type WarningKind = 'alloc-failure' | 'alloc-stall' | 'gfp-misuse' | 'alloc-deadlock' | 'oom-kill' | 'livelock';
+export type WarningKind =
+  | 'alloc-failure'
+  | 'alloc-stall'
+  | 'gfp-misuse'
+  | 'alloc-deadlock'
+  | 'oom-kill'
+  | 'livelock'
+  | 'use-after-free'
+  | 'lockdep';
 
 /** Stable codes, one per kind: what `process.on('warning')` listeners match on. */
 export const WARNING_CODES = Object.freeze({
@@ -47,6 +55,10 @@ export const WARNING_CODES = Object.freeze({
   'oom-kill': 'NOFAIL_OOM_KILL',
   /** A retry loop that makes no progress and has no one to wait for. */
   livelock: 'NOFAIL_LIVELOCK',
+  /** Page poisoning found a write to a free page ("page poison check failed"). */
+  'use-after-free': 'NOFAIL_USE_AFTER_FREE',
+  /** A lock that FS reclaim may need is held across an allocation that may enter FS reclaim. */
+  lockdep: 'NOFAIL_LOCKDEP',
 } as const satisfies Record<WarningKind, string>);
 
 export type WarningCode = (typeof WARNING_CODES)[WarningKind];

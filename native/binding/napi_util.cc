@@ -81,15 +81,15 @@ void throwStatus(napi_env env, Status s, const char* what) {
 }
 
 bool readSigned(napi_env env, napi_value v, const char* name, double max, int64_t* out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_number) {
+  // One call on the hot path: napi_get_value_double fails for a non-number.
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
     throwError(env, ErrorKind::kInvalidArgType,
                std::string("The \"") + name + "\" argument must be of type number. Received " + typeName(t));
     return false;
   }
-  double d = 0;
-  napi_get_value_double(env, v, &d);
   if (!std::isfinite(d) || d != std::trunc(d) || d < -max || d > max) {
     throwError(env, ErrorKind::kOutOfRange,
                std::string("The value of \"") + name + "\" is out of range. It must be an integer >= " +
@@ -102,15 +102,14 @@ bool readSigned(napi_env env, napi_value v, const char* name, double max, int64_
 }
 
 bool readIndex(napi_env env, napi_value v, const char* name, double max, uint64_t* out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_number) {
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
     throwError(env, ErrorKind::kInvalidArgType,
                std::string("The \"") + name + "\" argument must be of type number. Received " + typeName(t));
     return false;
   }
-  double d = 0;
-  napi_get_value_double(env, v, &d);
   if (!std::isfinite(d) || d != std::trunc(d) || d < 0 || d > max) {
     throwError(env, ErrorKind::kOutOfRange,
                std::string("The value of \"") + name + "\" is out of range. It must be an integer >= 0 and <= " +

@@ -60,7 +60,7 @@ napi_value Create(napi_env env, napi_callback_info info) {
       !readIndex(env, args.argv[2], "min", kMaxPagesD, &min) ||
       !readIndex(env, args.argv[3], "low", kMaxPagesD, &low) ||
       !readIndex(env, args.argv[4], "high", kMaxPagesD, &high) ||
-      !readIndex(env, args.argv[5], "flags", 7, &flags) ||
+      !readIndex(env, args.argv[5], "flags", 31, &flags) ||
       !readSigned(env, args.argv[6], "releaseOrder", kMaxOrderLimit, &releaseOrder) ||
       !readControl(env, args.argv[7], &control)) {
     return nullptr;
@@ -74,6 +74,7 @@ napi_value Create(napi_env env, napi_callback_info info) {
   c.populate = flags & 1;
   c.mlock = flags & 2;
   c.hugepages = flags & 4;
+  c.fillOnReclaim = (flags & 16) ? 0x6b : (flags & 8) ? 0 : -1;  // poison, zeroOnFree
   c.releaseOrder = static_cast<int>(releaseOrder);
   c.control = control;
   std::string error;

@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <cstdlib>
+#include <cstring>
 
 namespace nofail {
 
@@ -49,6 +50,9 @@ std::shared_ptr<Pool> Pool::create(const PoolConfig& config, std::string* error)
   ro.mlock = config.mlock;
   ro.hugepages = config.hugepages;
   if (!pool->region_.map(ro, error)) return nullptr;
+  // Poisoning: every free page starts poisoned, so the first allocation's
+  // check finds 0x6b like every later one (debug option; touches the pool).
+  if (config.fillOnReclaim > 0) std::memset(pool->region_.base(), config.fillOnReclaim, config.bytes);
   {
     Guard<SpinLock> g(pool->zoneLock_);
     pool->zone_.initLocked();
@@ -199,6 +203,9 @@ int64_t Pool::reclaimTask(uint32_t task, bool retire) {
     const PageMeta m = zone_.meta(pfn);
     const uint32_t size = 1u << m.order();
     if (m.state() == PageState::kAllocated && m.owner() == task) {
+      if (config_.fillOnReclaim >= 0) {
+        std::memset(region_.base() + (uint64_t{pfn} << kPageShift), config_.fillOnReclaim, uint64_t{size} << kPageShift);
+      }
       freeLocked(pfn, m.order(), Zone::kAnyGen);
       returned += size;
     }

@@ -26,6 +26,10 @@ struct PoolConfig {
   int64_t wmarkMin = 0, wmarkLow = 0, wmarkHigh = 0;
   bool populate = false, mlock = false, hugepages = false;
   int releaseOrder = -1;  // MADV_DONTNEED free blocks of at least this order; -1 = never
+  // Byte written over every block the pool takes back from a task that did
+  // not free it itself (thread exit, reaper): 0 for zeroOnFree, 0x6b for
+  // poison, -1 for neither. Blocks freed from JavaScript are filled there.
+  int fillOnReclaim = -1;
   int32_t* control = nullptr;
 };
 

@@ -49,6 +49,8 @@ describe('warn', () => {
       'alloc-deadlock': 'NOFAIL_ALLOC_DEADLOCK',
       'oom-kill': 'NOFAIL_OOM_KILL',
       livelock: 'NOFAIL_LIVELOCK',
+      'use-after-free': 'NOFAIL_USE_AFTER_FREE',
+      lockdep: 'NOFAIL_LOCKDEP',
     });
     expect(Object.isFrozen(WARNING_CODES)).toBe(true);
   });
