@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "../sync/pcp.h"
 #include "../sync/pool.h"
 #include "check.h"
 
@@ -157,6 +158,43 @@ TEST(reclaim_task_returns_everything_it_owns) {
   CHECK_EQ(pool->reclaimTask(b, true), heldB);
   CHECK_EQ(pool->zone().freePages(), static_cast<int64_t>(pool->zone().nrPages()));
   CHECK(pool->reclaimTask(b, true) < 0);  // retired: no such live task
+}
+
+TEST(per_thread_caches_on_every_thread_add_up) {
+  PoolConfig c;
+  c.bytes = 8u << 20;
+  std::string error;
+  auto pool = Pool::create(c, &error);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < kThreads; ++t) {
+    const uint32_t task = pool->createTask();
+    threads.emplace_back([&, task, t] {
+      PcpCache pcp(*pool, task);
+      uint64_t seed = 77 + t;
+      std::vector<std::pair<uint32_t, uint32_t>> held;
+      for (int i = 0; i < 100000; ++i) {
+        if ((splitmix(seed) & 1) || held.empty()) {
+          uint32_t gen;
+          const int64_t pfn = pcp.alloc(&gen);
+          if (pfn >= 0) held.emplace_back(static_cast<uint32_t>(pfn), gen);
+        } else {
+          pcp.free(held.back().first, held.back().second);
+          held.pop_back();
+        }
+        if (held.size() > 300) {
+          for (auto& [p, g] : held) pcp.free(p, g);
+          held.clear();
+        }
+      }
+      for (auto& [p, g] : held) pcp.free(p, g);
+      if (pool->taskPages(task) != pcp.count()) bad.fetch_add(1);
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK_EQ(bad.load(), 0);
+  CHECK(pool->check() == nullptr);
+  CHECK_EQ(pool->zone().freePages(), static_cast<int64_t>(pool->zone().nrPages()));
 }
 
 int main() { return check::runAll(); }
