@@ -49,6 +49,8 @@ export const CTL = {
   OOM_REAPER_DELAY_MS: 24,
   /** What a free page is filled with (Pool.create zeroOnFree / poison): -1 nothing, 0, or 0x6b. */
   FILL_ON_FREE: 26,
+  /** When the stall warning first fires, ms (Pool.create stallWarnMs; 10 000 as the kernel). */
+  STALL_WARN_MS: 27,
   /** Always 0: what a thread without a task-table entry reads as its flags. */
   ZERO: 63,
   /** Pages in each thread's page cache, by task id (16384 slots). */

@@ -139,7 +139,7 @@ export class PoolCore implements PageOwner, WaitHost {
    * the native zone computes it (native/core/zone.cc effectiveMark).
    */
   effectiveMin(allocFlags: number): number {
-    if (allocFlags & ALLOC.NO_WATERMARKS) return -1;
+    if (allocFlags & ALLOC.NO_WATERMARKS) return (allocFlags & ALLOC.RESERVE ? 0 : this.reserved()) - 1;
     let min = this.wmark.min;
     if (allocFlags & ALLOC.MIN_RESERVE) {
       min -= Math.floor(min / 2);

@@ -61,6 +61,8 @@ export interface PoolOptions {
    * Touches the whole pool at creation.
    */
   poison?: boolean;
+  /** When an allocation stall is first reported, then every as long again; default 10 000 ms (the kernel's). */
+  stallWarnMs?: number;
   /** This thread's task name in OOM reports. Default 'main' or 'worker-<threadId>'. */
   name?: string;
   /** This thread's oom_score_adj. Default -1000 (exempt) on the main thread, 0 in workers. */

@@ -43,7 +43,7 @@ import {
 import type { Shrinker } from './shrinker.js';
 import { PAGE_SIZE, parsePages, parseSize } from './size.js';
 import { checkPoison, POISON_BYTE } from './poison.js';
-import { allocSlowpath } from './slowpath.js';
+import { allocSlowpath, STALL_WARN_MS } from './slowpath.js';
 import { collectStats, type PoolStats } from './stats.js';
 import { driveAsync, driveSync } from './wait.js';
 import { resolveWatermarks, type Watermarks } from './watermarks.js';
@@ -123,6 +123,11 @@ export class Pool {
     ctl[CTL.BEHAVIOR] = behavior;
     [ctl[CTL.OOM_FLAGS], ctl[CTL.OOM_VICTIM_TIMEOUT_MS], ctl[CTL.OOM_REAPER_DELAY_MS]] = oom;
     ctl[CTL.FILL_ON_FREE] = poison ? POISON_BYTE : zero ? 0 : -1;
+    const stall = options.stallWarnMs ?? STALL_WARN_MS;
+    if (typeof stall !== 'number' || !Number.isInteger(stall) || stall < 1 || stall > 2 ** 31 - 1) {
+      throw new OutOfRangeError(`stallWarnMs must be a positive integer number of milliseconds; received ${String(stall)}`);
+    }
+    ctl[CTL.STALL_WARN_MS] = stall;
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
     return new Pool(r, control, options);
   }
@@ -286,6 +291,7 @@ export class Pool {
   /** Returns a page to the pool. */
   free(page: Page): void {
     const core = this.#core;
+    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
     checkPage(page, core);
     if (core.fill >= 0) page.bytes.fill(core.fill);
     const pcp = core.pcp;
@@ -350,6 +356,7 @@ export class Pool {
   freeBulk(pages: readonly Page[]): void {
     if (!Array.isArray(pages)) throw new InvalidArgTypeError('pages must be an array of Page');
     const slot = this.#slot();
+    if (this.#core.kills.pending()) this.#core.kills.deliver();
     const refs = new Int32Array(3 * pages.length);
     let i = 0;
     try {

@@ -44,7 +44,7 @@ export function retryWaitMs(gfp: number): number {
 }
 
 /** Stall reports: first after 10 s, then every 10 s (the 4.9 kernel's warn_alloc stall). */
-const STALL_WARN_MS = 10_000;
+export const STALL_WARN_MS = 10_000;
 /** With no OOM killer configured, how long a too-small-to-fail allocation waits for a free before reclaiming again. */
 const OOM_ABSENT_WAIT_MS = 100;
 
@@ -78,7 +78,8 @@ export function* allocSlowpath(req: SlowpathRequest): Generator<Wait, number, vo
   const oom = core.oom;
   const victim = () => oom !== null && oom.isVictim(core, task);
   const start = performance.now();
-  let stallWarnAt = STALL_WARN_MS;
+  const stallEvery = Atomics.load(core.ctl, CTL.STALL_WARN_MS) || STALL_WARN_MS;
+  let stallWarnAt = stallEvery;
   core.vmstat.add('alloc_slowpath');
 
   if (gfp & GFP.NOFAIL) {
@@ -135,7 +136,7 @@ export function* allocSlowpath(req: SlowpathRequest): Generator<Wait, number, vo
       // Exit: costly orders fail after reclaim unless RETRY_MAYFAIL.
       if (costly && !(gfp & GFP.RETRY_MAYFAIL)) break nopage;
 
-      stallWarnAt = reportStall(core, gfp, order, start, stallWarnAt);
+      stallWarnAt = reportStall(core, gfp, order, start, stallWarnAt, stallEvery);
 
       // should_reclaim_retry(): progress resets the count for order <= 3.
       if (progress > 0 && !costly) noProgress = 0;
@@ -166,7 +167,7 @@ export function* allocSlowpath(req: SlowpathRequest): Generator<Wait, number, vo
     core.vmstat.add('nofail_retries');
     v = tryAlloc(core, order, oomAttempted ? ALLOC.NO_WATERMARKS : allocFlags | ALLOC.MIN_RESERVE, task);
     if (v >= 0) return v;
-    stallWarnAt = reportStall(core, gfp, order, start, stallWarnAt);
+    stallWarnAt = reportStall(core, gfp, order, start, stallWarnAt, stallEvery);
     yield waitForFree(core, retryWaitMs(gfp), '__GFP_NOFAIL retry');
   }
 
@@ -203,7 +204,7 @@ function couldReachMin(core: PoolCore, order: number, allocFlags: number): boole
   return available - (1 << order) + 1 > core.effectiveMin(allocFlags);
 }
 
-function reportStall(core: PoolCore, gfp: number, order: number, start: number, warnAt: number): number {
+function reportStall(core: PoolCore, gfp: number, order: number, start: number, warnAt: number, every: number): number {
   const ms = performance.now() - start;
   if (ms < warnAt) return warnAt;
   // As the kernel: the stall report ignores __GFP_NOWARN (warn_alloc(gfp & ~__GFP_NOWARN)).
@@ -213,5 +214,5 @@ function reportStall(core: PoolCore, gfp: number, order: number, start: number, 
     { order, gfp, stalledMs: Math.round(ms) },
     { gfp: gfp & ~GFP.NOWARN },
   );
-  return warnAt + STALL_WARN_MS;
+  return warnAt + every;
 }

@@ -34,8 +34,12 @@ bool Zone::watermarkOk(unsigned order, unsigned level, uint32_t allocFlags) cons
 
 bool Zone::watermarkOkBulk(unsigned order, uint32_t nr, unsigned level, uint32_t allocFlags) const {
   if (allocFlags & kAllocNoWatermarks) {
-    return nr == 1 ? buddy_.hasBlock(order)
-                   : buddy_.freePages() >= static_cast<int64_t>(uint64_t{nr} << order);
+    // No watermark — but a reservation is a promise, kept even from
+    // MEMALLOC callers (nofail's rule; the kernel has no reservations).
+    const int64_t keep = (allocFlags & kAllocReserve) ? 0 : reserved();
+    const int64_t need = static_cast<int64_t>(uint64_t{nr} << order);
+    if (buddy_.freePages() - need < keep) return false;
+    return nr == 1 ? buddy_.hasBlock(order) : true;
   }
   // As __zone_watermark_ok: the pages beyond the first are not usable to
   // satisfy the mark, and free must stay strictly above it.

@@ -57,6 +57,7 @@ class Zone {
   // The kernel's __zone_watermark_ok(): would `order` pages leave free
   // pages above the level's mark, scaled by the caller's rights, plus the
   // reservation unless the caller may use it? And is a block there?
+  // kAllocNoWatermarks skips the mark but still keeps the reservation.
   // Lock-free (reads atomics); exact when called under the lock.
   bool watermarkOk(unsigned order, unsigned level, uint32_t allocFlags) const;
   // The same test for `nr` blocks at once (bulk allocation).
