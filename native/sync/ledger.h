@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -22,21 +23,26 @@ namespace nofail {
 class Ledger {
  public:
   static constexpr uint32_t kMaxTasks = 16384;
+  static constexpr uint32_t kPreferFresh = 4096;  // src/control.ts MAX_TABLE_TASKS
 
   Ledger()
       : pages_(new std::atomic<int64_t>[kMaxTasks]()),
         reserved_(new std::atomic<int64_t>[kMaxTasks]()),
         live_(kMaxTasks, false) {}
 
-  // Returns a fresh task id, or 0 when every slot is taken.
+  // Returns a task id, or 0 when every slot is taken. Fresh ids first (up
+  // to the task table's 4096), then the id retired longest ago: an id that
+  // a stale reference (a dead lock holder, an old OOM-lock word) may still
+  // name is reused as late as possible.
   uint32_t createLocked() {
     uint32_t id;
-    if (!freeIds_.empty()) {
-      id = freeIds_.back();
-      freeIds_.pop_back();
-    } else {
-      if (used_ + 1 >= kMaxTasks) return 0;
+    if (used_ + 1 < kPreferFresh || (freeIds_.empty() && used_ + 1 < kMaxTasks)) {
       id = ++used_;  // ids start at 1
+    } else if (!freeIds_.empty()) {
+      id = freeIds_.front();
+      freeIds_.pop_front();
+    } else {
+      return 0;
     }
     live_[id] = true;
     pages_[id].store(0, std::memory_order_relaxed);
@@ -85,7 +91,7 @@ class Ledger {
   std::unique_ptr<std::atomic<int64_t>[]> pages_;     // atomically updated under the zone lock
   std::unique_ptr<std::atomic<int64_t>[]> reserved_;  // atomically updated under the zone lock
   std::vector<bool> live_;
-  std::vector<uint32_t> freeIds_;
+  std::deque<uint32_t> freeIds_;  // FIFO: retired longest ago first
   uint32_t used_ = 0;  // highest id handed out
 };
 
