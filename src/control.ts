@@ -51,6 +51,8 @@ export const CTL = {
   FILL_ON_FREE: 26,
   /** When the stall warning first fires, ms (Pool.create stallWarnMs; 10 000 as the kernel). */
   STALL_WARN_MS: 27,
+  /** 1 when lockdep checks are on (Pool.create({ lockdep }) or NOFAIL_LOCKDEP=1). */
+  LOCKDEP: 28,
   /** Always 0: what a thread without a task-table entry reads as its flags. */
   ZERO: 63,
   /** Pages in each thread's page cache, by task id (16384 slots). */

@@ -70,6 +70,8 @@ export class PoolCore implements PageOwner, WaitHost {
   faults: FaultInjector | null = null;
   /** What free pages are filled with: -1 nothing, 0 (zeroOnFree) or POISON_BYTE (poison). */
   readonly fill: number;
+  /** lockdep's fs_reclaim check on every allocation (lockdep.ts). */
+  readonly lockdep: boolean;
   /** > 0 while this thread runs shrinkers: reclaim context (PF_MEMALLOC). */
   inReclaim = 0;
   /** Run by close() in this thread before it detaches (pending retry loops fail, ...). */
@@ -80,6 +82,8 @@ export class PoolCore implements PageOwner, WaitHost {
   readonly kills: KillDelivery;
   /** Control-block index of this thread's task flags (SIGPENDING is checked on every alloc). */
   readonly sigWord: number;
+  /** This thread's share of CTL.WAITERS (wait.ts), or -1 outside the task table. */
+  readonly waitingWord: number;
   #region: ArrayBuffer | undefined;
 
   constructor(
@@ -96,8 +100,10 @@ export class PoolCore implements PageOwner, WaitHost {
     this.taskId = r[5]!;
     this.ctl = ctl;
     this.fill = ctl[CTL.FILL_ON_FREE]!;
+    this.lockdep = ctl[CTL.LOCKDEP] === 1;
     this.wmark = new WatermarkView(ctl);
-    this.pcp = pcp === false ? null : new Pcp(pcp.batch, pcp.high);
+    // A refill is all or none, so a batch can never exceed the pool.
+    this.pcp = pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages));
     this.allowMainThreadBlocking = policy.allowMainThreadBlocking;
     this.vmstat = new VmStat(control);
     this.psi = new Psi(control, PSI_BYTE_OFFSET);
@@ -106,6 +112,7 @@ export class PoolCore implements PageOwner, WaitHost {
     this.tasks = new TaskTable(control);
     this.kills = new KillDelivery(this);
     this.sigWord = this.tasks.inTable(this.taskId) ? this.tasks.wordOf(this.taskId, T.FLAGS) : CTL.ZERO;
+    this.waitingWord = this.tasks.inTable(this.taskId) ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
     this.tasks.init(this.taskId, { name: policy.name, adj: policy.oomScoreAdj, home: this.taskId, thread: true });
     this.kills.register(this.taskId, policy.onOomKill);
     if (Atomics.load(ctl, CTL.OOM_FLAGS) & OOM_ENABLED) this.oom = new OomKiller();

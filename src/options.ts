@@ -61,6 +61,12 @@ export interface PoolOptions {
    * Touches the whole pool at creation.
    */
   poison?: boolean;
+  /**
+   * Debug: report allocations that may enter filesystem reclaim while a
+   * SharedMutex created with { reclaimFs: true } is held (lockdep's
+   * fs_reclaim annotation). Also on when NOFAIL_LOCKDEP=1.
+   */
+  lockdep?: boolean;
   /** When an allocation stall is first reported, then every as long again; default 10 000 ms (the kernel's). */
   stallWarnMs?: number;
   /** This thread's task name in OOM reports. Default 'main' or 'worker-<threadId>'. */

@@ -42,6 +42,7 @@ import {
 } from './page.js';
 import type { Shrinker } from './shrinker.js';
 import { PAGE_SIZE, parsePages, parseSize } from './size.js';
+import { checkFsReclaim } from './lockdep.js';
 import { checkPoison, POISON_BYTE } from './poison.js';
 import { allocSlowpath, STALL_WARN_MS } from './slowpath.js';
 import { collectStats, type PoolStats } from './stats.js';
@@ -111,8 +112,12 @@ export class Pool {
       (poison ? 16 : 0);
     let releaseOrder = -1;
     if (options.releaseFreedOrder !== undefined) {
-      checkOrder(options.releaseFreedOrder, maxOrder);
-      releaseOrder = options.releaseFreedOrder;
+      const r = options.releaseFreedOrder;
+      if (typeof r !== 'number') throw new InvalidArgTypeError(`releaseFreedOrder must be a number; received ${typeof r}`);
+      if (!Number.isInteger(r) || r < 0 || r > maxOrder) {
+        throw new OutOfRangeError(`releaseFreedOrder must be an integer from 0 to ${maxOrder} (maxOrder); received ${r}`);
+      }
+      releaseOrder = r;
     }
     resolvePcp(options.pcp);
     resolvePolicy(options);
@@ -128,6 +133,7 @@ export class Pool {
       throw new OutOfRangeError(`stallWarnMs must be a positive integer number of milliseconds; received ${String(stall)}`);
     }
     ctl[CTL.STALL_WARN_MS] = stall;
+    ctl[CTL.LOCKDEP] = checkBool(options.lockdep, 'lockdep') || process.env.NOFAIL_LOCKDEP === '1' ? 1 : 0;
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
     return new Pool(r, control, options);
   }
@@ -229,6 +235,7 @@ export class Pool {
     if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
     const scope = currentScope();
     if (scope !== 0) gfp = applyScope(gfp, scope);
+    if (core.lockdep) checkFsReclaim(core, gfp, order);
     if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
     const task = currentTaskId();
     const reservation = currentReservation();

@@ -13,6 +13,8 @@
  *   HOLDER       that mutex's holder when it blocked
  *   VICTIM_AT    ms (pool clock) when it was chosen as a victim
  *   KILL_SEQ     bumped to deliver a kill; the home thread listens on it
+ *   WAITING      this thread's share of CTL.WAITERS (native takes it back
+ *                if the thread dies inside a wait: native/sync/control.h)
  *   NAME         up to 32 bytes of UTF-8, in the last 8 words
  * Pages held come from the native ledger (native.taskPages).
  */
@@ -29,7 +31,7 @@ export const TF = {
   SIGPENDING: 0x20,
 } as const;
 
-export const T = { FLAGS: 0, ADJ: 1, HOME: 2, BLOCKED_ON: 3, HOLDER: 4, VICTIM_AT: 5, KILL_SEQ: 6, NAME: 8 } as const;
+export const T = { FLAGS: 0, ADJ: 1, HOME: 2, BLOCKED_ON: 3, HOLDER: 4, VICTIM_AT: 5, KILL_SEQ: 6, WAITING: 7, NAME: 8 } as const;
 
 export const MAX_TASK_NAME = 31;
 export const OOM_SCORE_ADJ_MIN = -1000;

@@ -31,6 +31,7 @@ export const VMSTAT_NAMES = [
   'reserve_waits',
   'mempool_waits',
   'page_poison_errors',
+  'lockdep_reports',
 ] as const;
 
 export type VmStatName = (typeof VMSTAT_NAMES)[number];

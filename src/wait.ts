@@ -35,6 +35,8 @@ export interface Wait {
 
 export interface WaitHost {
   readonly ctl: Int32Array;
+  /** The word that counts this thread's waits for memory (its task's WAITING), or -1. */
+  readonly waitingWord: number;
   readonly allowMainThreadBlocking: boolean;
   /** Answers other threads' reclaim requests (reclaim.ts); called between wait slices. */
   serviceRequests(): void;
@@ -59,7 +61,7 @@ export function waitSync(host: WaitHost, w: Wait): void {
   const ctl = host.ctl;
   const on = w.on ?? ctl;
   for (let i = 0; i < SPIN; i++) if (Atomics.load(on, w.word) !== w.expect) return;
-  if (w.forMemory) Atomics.add(ctl, CTL.WAITERS, 1);
+  if (w.forMemory) addWaiter(host, 1);
   try {
     const deadline = performance.now() + w.ms;
     for (;;) {
@@ -69,14 +71,25 @@ export function waitSync(host: WaitHost, w: Wait): void {
       host.serviceRequests();
     }
   } finally {
-    if (w.forMemory) Atomics.sub(ctl, CTL.WAITERS, 1);
+    if (w.forMemory) addWaiter(host, -1);
   }
+}
+
+/**
+ * WAITERS counts threads waiting for memory (a free notifies only when it
+ * is non-zero); the thread's own WAITING word says how much of it is this
+ * thread's, so that native code can take it back if the thread is
+ * terminated inside the wait and never runs its finally.
+ */
+function addWaiter(host: WaitHost, n: number): void {
+  if (host.waitingWord >= 0) Atomics.add(host.ctl, host.waitingWord, n);
+  Atomics.add(host.ctl, CTL.WAITERS, n);
 }
 
 export async function waitAsync(host: WaitHost, w: Wait, signal?: AbortSignal): Promise<void> {
   const ctl = host.ctl;
   signal?.throwIfAborted();
-  if (w.forMemory) Atomics.add(ctl, CTL.WAITERS, 1);
+  if (w.forMemory) addWaiter(host, 1);
   try {
     const r = Atomics.waitAsync(w.on ?? ctl, w.word, w.expect, w.ms);
     if (!r.async) return;
@@ -95,7 +108,7 @@ export async function waitAsync(host: WaitHost, w: Wait, signal?: AbortSignal): 
       });
     });
   } finally {
-    if (w.forMemory) Atomics.sub(ctl, CTL.WAITERS, 1);
+    if (w.forMemory) addWaiter(host, -1);
   }
 }
 

@@ -96,6 +96,10 @@ napi_value AllocBulk(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   const int64_t r = a->pool->allocBulk(static_cast<uint32_t>(n), order, flags, task, static_cast<int32_t*>(out));
+  if (r == static_cast<int64_t>(Status::kNoTask)) {
+    throwStatus(env, Status::kNoTask, "allocBulk");
+    return nullptr;
+  }
   return makeNumber(env, static_cast<double>(r));
 }
 

@@ -20,11 +20,22 @@ napi_value makeArray(napi_env env, std::initializer_list<double> values) {
   return arr;
 }
 
-// Control blocks must be Int32Arrays of at least ctl::kSlots words.
+// Control blocks must be Int32Arrays of at least ctl::kSlots words over a
+// SharedArrayBuffer: native code keeps the pointer, and only a shared
+// buffer can neither be detached nor moved (an ArrayBuffer can be
+// transferred away and freed under it).
 bool readControl(napi_env env, napi_value v, int32_t** words) {
   void* data = nullptr;
   size_t length = 0;
   if (!readTypedArray(env, v, "control", napi_int32_array, ctl::kSlots, &data, &length)) return false;
+  napi_value buffer = nullptr;
+  napi_get_typedarray_info(env, v, nullptr, nullptr, nullptr, &buffer, nullptr);
+  bool plain = true;  // napi_is_arraybuffer is false only for a SharedArrayBuffer
+  napi_is_arraybuffer(env, buffer, &plain);
+  if (plain) {
+    throwError(env, ErrorKind::kInvalidArgType, "The \"control\" argument must be an Int32Array over a SharedArrayBuffer");
+    return false;
+  }
   *words = static_cast<int32_t*>(data);
   return true;
 }
@@ -170,7 +181,12 @@ napi_value TaskReclaim(napi_env env, napi_callback_info info) {
     throwError(env, ErrorKind::kOutOfRange, "a thread's own task is retired by detach()");
     return nullptr;
   }
-  return makeNumber(env, static_cast<double>(a->pool->reclaimTask(task, retire)));
+  const int64_t r = a->pool->reclaimTask(task, retire);
+  if (r < 0) {
+    throwStatus(env, static_cast<Status>(r), "taskReclaim");
+    return nullptr;
+  }
+  return makeNumber(env, static_cast<double>(r));
 }
 
 // taskPages(slot, task) -> pages held

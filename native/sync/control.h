@@ -28,7 +28,11 @@ constexpr int kWmarkLow = 7;
 constexpr int kWmarkHigh = 8;
 constexpr int kCachedBase = 1024;  // pages in each thread's page cache, by task id (JavaScript)
 constexpr int kCachedSlots = 16384;
-constexpr int kTaskTableWords = 16 * 4096;          // src/tasks.ts
+constexpr int kTaskTableBase = kCachedBase + kCachedSlots;  // src/tasks.ts: 16 words per task id < 4096
+constexpr int kTaskWords = 16;
+constexpr int kTaskTableTasks = 4096;
+constexpr int kTaskWaiting = 7;  // how many of kWaiters this task's thread accounts for
+constexpr int kTaskTableWords = kTaskWords * kTaskTableTasks;
 constexpr int kTokensBase = kCachedBase + kCachedSlots + kTaskTableWords;  // pages in token reservations, by task
 constexpr int kSlots = kTokensBase + kCachedSlots;  // the block's size in words; the rest of the
                                                     // first 1024 belong to src/control.ts
@@ -51,11 +55,18 @@ class ControlBlock {
     if (!w_) return;
     __atomic_store_n(&w_[ctl::kFreePages], static_cast<int32_t>(freePages), __ATOMIC_RELEASE);
   }
-  // A retired task has no page cache: clear what its thread last published.
-  void clearCached(uint32_t task) const {
+  // A retired task has no page cache, no token reservation and no thread
+  // waiting: clear what its thread last published, and take its waits out
+  // of kWaiters (a thread terminated inside Atomics.wait never could).
+  void clearTask(uint32_t task) const {
     if (!w_ || task >= static_cast<uint32_t>(ctl::kCachedSlots)) return;
     __atomic_store_n(&w_[ctl::kCachedBase + task], 0, __ATOMIC_RELEASE);
     __atomic_store_n(&w_[ctl::kTokensBase + task], 0, __ATOMIC_RELEASE);
+    if (task < static_cast<uint32_t>(ctl::kTaskTableTasks)) {
+      int32_t* waiting = &w_[ctl::kTaskTableBase + task * ctl::kTaskWords + ctl::kTaskWaiting];
+      const int32_t n = __atomic_exchange_n(waiting, 0, __ATOMIC_ACQ_REL);
+      if (n > 0) __atomic_fetch_sub(&w_[ctl::kWaiters], n, __ATOMIC_RELEASE);
+    }
   }
   void publishWatermarks(int64_t min, int64_t low, int64_t high) const {
     if (!w_) return;

@@ -146,7 +146,8 @@ Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
   {
     Guard<SpinLock> g(zoneLock_);
     for (; i < n; ++i) {
-      if (refs[i].order > zone_.maxOrder()) {
+      // gen is checked here because kAnyGen (all ones) would skip the check.
+      if (refs[i].order > zone_.maxOrder() || refs[i].gen > kGenMask) {
         s = Status::kOutOfRange;
         break;
       }
@@ -164,6 +165,9 @@ Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task,
   Guard<SpinLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return Status::kNoTask;
   Status s = zone_.checkAllocatedLocked(pfn, order, gen);
+  // A hand-over names a block someone else should own: if it is free now,
+  // the handle is stale, not being freed twice.
+  if (s == Status::kDoubleFree) return Status::kBadPage;
   if (s != Status::kOk) return s;
   if (expectOwner != 0 && zone_.meta(pfn).owner() != expectOwner) return Status::kBadPage;
   uint32_t old = 0;
@@ -223,7 +227,7 @@ int64_t Pool::reclaimTask(uint32_t task, bool retire) {
       control_.publishReserved(zone_.reserved());
     }
     ledger_.releaseLocked(task);
-    control_.clearCached(task);
+    control_.clearTask(task);
   }
   debugCheckLocked();
   if (returned > 0) control_.publishFree(zone_.freePages());
