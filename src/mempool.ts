@@ -183,7 +183,7 @@ export class Mempool {
       // 5 s recheck in case memory was freed to the pool instead.
       this.#stats.waits++;
       this.#core.vmstat.add('mempool_waits');
-      yield { on: this.#s, word: WAIT_SEQ, expect: seq, ms: MEMPOOL_RECHECK_MS, forMemory: false, why: 'waiting for a mempool element' };
+      yield { on: this.#s, word: WAIT_SEQ, expect: seq, ms: MEMPOOL_RECHECK_MS, forMemory: false, stall: true, why: 'waiting for a mempool element' };
       gfpTemp = gfp & ~(GFP.DIRECT_RECLAIM | GFP.IO);
     }
   }

@@ -135,7 +135,11 @@ export class Pool {
     ctl[CTL.STALL_WARN_MS] = stall;
     ctl[CTL.LOCKDEP] = checkBool(options.lockdep, 'lockdep') || process.env.NOFAIL_LOCKDEP === '1' ? 1 : 0;
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
-    return new Pool(r, control, options);
+    const pool = new Pool(r, control, options);
+    // PSI averages are sampled every 2 s (an unref'd timer on the creating thread).
+    const stopSampler = pool.#core.psi.startSampler();
+    pool.#core.closeHooks.add(stopSampler);
+    return pool;
   }
 
   /** Attaches this thread to a pool created elsewhere. */

@@ -29,12 +29,16 @@ export interface Wait {
   readonly ms: number;
   /** Count this thread in WAITERS, so frees notify (waits for free memory). */
   readonly forMemory: boolean;
+  /** Count the wait as a memory stall in PSI; default: forMemory. */
+  readonly stall?: boolean;
   /** What the caller is waiting for, for ERR_WOULD_BLOCK's message. */
   readonly why: string;
 }
 
 export interface WaitHost {
   readonly ctl: Int32Array;
+  /** PSI of the pool: waits for memory are memory stalls. */
+  readonly psi: { stallEnter(): void; stallLeave(): void };
   /** The word that counts this thread's waits for memory (its task's WAITING), or -1. */
   readonly waitingWord: number;
   readonly allowMainThreadBlocking: boolean;
@@ -62,6 +66,8 @@ export function waitSync(host: WaitHost, w: Wait): void {
   const on = w.on ?? ctl;
   for (let i = 0; i < SPIN; i++) if (Atomics.load(on, w.word) !== w.expect) return;
   if (w.forMemory) addWaiter(host, 1);
+  const stall = w.stall ?? w.forMemory;
+  if (stall) host.psi.stallEnter();
   try {
     const deadline = performance.now() + w.ms;
     for (;;) {
@@ -71,6 +77,7 @@ export function waitSync(host: WaitHost, w: Wait): void {
       host.serviceRequests();
     }
   } finally {
+    if (stall) host.psi.stallLeave();
     if (w.forMemory) addWaiter(host, -1);
   }
 }
@@ -90,6 +97,8 @@ export async function waitAsync(host: WaitHost, w: Wait, signal?: AbortSignal): 
   const ctl = host.ctl;
   signal?.throwIfAborted();
   if (w.forMemory) addWaiter(host, 1);
+  const stall = w.stall ?? w.forMemory;
+  if (stall) host.psi.stallEnter();
   try {
     const r = Atomics.waitAsync(w.on ?? ctl, w.word, w.expect, w.ms);
     if (!r.async) return;
@@ -108,6 +117,7 @@ export async function waitAsync(host: WaitHost, w: Wait, signal?: AbortSignal): 
       });
     });
   } finally {
+    if (stall) host.psi.stallLeave();
     if (w.forMemory) addWaiter(host, -1);
   }
 }
