@@ -25,14 +25,12 @@ import { Task, type TaskOptions } from './task.js';
 import { currentTaskId, TF } from './tasks.js';
 import { AllocError, BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from './errors.js';
 import { FaultInjector, type FaultInjectOptions } from './faultinject.js';
-import { applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
-import { ALLOC, GEN_SCALE, native, TRANSIT_TASK } from './native.js';
+import { applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, validateGfp } from './gfp.js';
+import { ALLOC, GEN_SCALE, native } from './native.js';
 import {
   checkPage,
   makePage,
   markFreed,
-  markLive,
-  markMoved,
   type Page,
   type PageDescriptor,
   pageGen,
@@ -41,7 +39,8 @@ import {
   setPageTask,
 } from './page.js';
 import type { Shrinker } from './shrinker.js';
-import { PAGE_SIZE, parsePages, parseSize } from './size.js';
+import { PAGE_SIZE, parseSize } from './size.js';
+import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
 import { checkFsReclaim } from './lockdep.js';
 import { checkPoison, POISON_BYTE } from './poison.js';
 import { allocSlowpath, STALL_WARN_MS } from './slowpath.js';
@@ -65,7 +64,9 @@ export class Pool {
   #core: PoolCore;
   #handle: PoolHandle;
   #stats = new Float64Array(native.statsLength);
-  #bulk = new Int32Array(2 * 64);
+  #bulkScratch = { out: new Int32Array(2 * 64) };
+  /** Stops the PSI sampler (the creating thread runs it). */
+  #stopSampler: (() => void) | undefined;
   /** Pages in the pool. */
   readonly totalPages: number;
   /** Largest order this pool hands out. */
@@ -137,8 +138,7 @@ export class Pool {
     const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
     const pool = new Pool(r, control, options);
     // PSI averages are sampled every 2 s (an unref'd timer on the creating thread).
-    const stopSampler = pool.#core.psi.startSampler();
-    pool.#core.closeHooks.add(stopSampler);
+    pool.#stopSampler = pool.#core.psi.startSampler();
     return pool;
   }
 
@@ -332,68 +332,17 @@ export class Pool {
 
   /**
    * Allocates `n` blocks of 2^order pages in one native call: all or none,
-   * checking the watermark for all n at once.
+   * checking the watermark for all n at once (bulk.ts). Never reclaims.
    */
   allocBulk(n: number, gfp: GfpMask = GFP.KERNEL, order = 0): Page[] {
-    const slot = this.#slot();
-    if (typeof n !== 'number') throw new InvalidArgTypeError(`n must be a number; received ${typeof n}`);
-    if (!Number.isInteger(n) || n < 0 || n > this.totalPages) {
-      throw new OutOfRangeError(`n must be an integer from 0 to ${this.totalPages}; received ${n}`);
-    }
-    validateGfp(gfp);
-    checkOrder(order, this.maxOrder);
-    if (this.#bulk.length < 2 * n) this.#bulk = new Int32Array(2 * n);
-    const out = this.#bulk;
-    let r = native.allocBulk(slot, n, order, ALLOC.WMARK_LOW | (gfp & GFP.RESERVE ? ALLOC.RESERVE : 0), 0, out);
-    if (r < 0) {
-      const pcp = this.#core.pcp;
-      if (pcp !== null && pcp.count > 0) {
-        pcp.drain(slot);
-        this.#core.publishCached();
-      }
-      r = native.allocBulk(slot, n, order, gfpToAllocFlags(gfp), 0, out);
-    }
-    if (r < 0) throw this.#failure(gfp, order);
-    const pages = new Array<Page>(n);
-    for (let i = 0; i < n; i++) {
-      pages[i] = makePage(this.#core, out[2 * i]!, order, out[2 * i + 1]!);
-      if (this.#core.fill === POISON_BYTE) checkPoison(this.#core, pages[i]!);
-    }
-    if (gfp & GFP.ZERO) for (const p of pages) p.bytes.fill(0);
-    return pages;
+    this.#slot();
+    return allocBulk(this.#core, n, gfp, order, this.#bulkScratch);
   }
 
   /** Frees many pages in one native call. A bad entry throws after the ones before it were freed. */
   freeBulk(pages: readonly Page[]): void {
-    if (!Array.isArray(pages)) throw new InvalidArgTypeError('pages must be an array of Page');
-    const slot = this.#slot();
-    if (this.#core.kills.pending()) this.#core.kills.deliver();
-    const refs = new Int32Array(3 * pages.length);
-    let i = 0;
-    try {
-      // Mark as we validate, so the same page twice in the array is a double free.
-      for (; i < pages.length; i++) {
-        const p = pages[i];
-        checkPage(p, this.#core);
-        if (this.#core.fill >= 0) p.bytes.fill(this.#core.fill);
-        markFreed(p);
-        refs[3 * i] = p.pfn;
-        refs[3 * i + 1] = p.order;
-        refs[3 * i + 2] = pageGen(p);
-      }
-    } catch (e) {
-      for (let j = 0; j < i; j++) markLive(pages[j]!);
-      throw e;
-    }
-    try {
-      native.freeBulk(slot, refs, pages.length);
-    } catch (e) {
-      const freed = (e as { freed?: number }).freed ?? 0;
-      for (let j = freed; j < pages.length; j++) markLive(pages[j]!);
-      if (freed > 0) this.#core.wakeWaiters();
-      throw e;
-    }
-    this.#core.wakeWaiters();
+    this.#slot();
+    freeBulk(this.#core, pages);
   }
 
   /**
@@ -401,24 +350,13 @@ export class Pool {
    * unusable here afterwards. The descriptor is plain data.
    */
   transfer(page: Page): PageDescriptor {
-    checkPage(page, this.#core);
-    // Owned by the pool's transit task until adopted: this thread's exit
-    // or close() must not take it back.
-    native.setOwner(this.#core.slot, page.pfn, page.order, pageGen(page), TRANSIT_TASK, 0);
-    markMoved(page);
-    return Object.freeze({ pool: this.#handle.id, pfn: page.pfn, order: page.order, gen: pageGen(page) });
+    return transfer(this.#core, page);
   }
 
   /** Takes ownership of a page another thread transferred; returns this thread's handle to it. */
   adopt(descriptor: PageDescriptor): Page {
-    const slot = this.#slot();
-    if (descriptor === null || typeof descriptor !== 'object') {
-      throw new InvalidArgTypeError('descriptor must come from pool.transfer()');
-    }
-    const { pool, pfn, order, gen } = descriptor;
-    if (pool !== this.#handle.id) throw new BadPageError('the descriptor belongs to another pool');
-    native.setOwner(slot, pfn, order, gen, 0, TRANSIT_TASK);
-    return makePage(this.#core, pfn, order, gen);
+    this.#slot();
+    return adopt(this.#core, descriptor);
   }
 
   stats(): PoolStats {
@@ -525,6 +463,7 @@ export class Pool {
     if (core.closed) return 0;
     for (const hook of [...core.closeHooks]) hook();
     core.closeHooks.clear();
+    this.#stopSampler?.();
     core.reclaim.release();
     core.psi.taskStop();
     const returned = native.detach(core.slot);

@@ -19,7 +19,6 @@
  */
 import { CTL, MAILBOX_BASE, MAILBOX_WORDS, MAILBOXES } from './control.js';
 import type { PoolCore } from './core.js';
-import { GFP } from './gfp.js';
 import { native } from './native.js';
 import { DEF_PRIORITY, doShrinkSlab, type Shrinker, ShrinkerEntry } from './shrinker.js';
 import type { Wait } from './wait.js';
