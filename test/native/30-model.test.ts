@@ -16,7 +16,7 @@
  *   - a bad operation throws its code and changes nothing.
  * Each sequence ends with checkInvariants() and a full free.
  *
- * NOFAIL_MODEL_RUNS sets the number of sequences per variant (default 1000).
+ * NOFAIL_MODEL_RUNS sets the number of sequences per variant (default 4000).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ import { expectCode } from '../fixtures/expect.js';
 const TOTAL = 64;
 const MAX_ORDER = 4;
 const WMARK = { min: 8, low: 12, high: 16 };
-const RUNS = Number(process.env.NOFAIL_MODEL_RUNS ?? 1000);
+const RUNS = Number(process.env.NOFAIL_MODEL_RUNS ?? 4000);
 
 // Masks that may block carry NORETRY|NOWARN: at their floor they fail
 // instead of waiting (ERR_WOULD_BLOCK on the main thread), without changing
