@@ -68,6 +68,8 @@ export class PoolCore implements PageOwner, WaitHost {
   oom: OomHandler | null = null;
   /** Fault injection for allocations made in this thread; null when off. */
   faults: FaultInjector | null = null;
+  /** Fault injection or lockdep is on: every allocation takes the full prologue. */
+  debugChecks = false;
   /** What free pages are filled with: -1 nothing, 0 (zeroOnFree) or POISON_BYTE (poison). */
   readonly fill: number;
   /** lockdep's fs_reclaim check on every allocation (lockdep.ts). */
@@ -101,6 +103,7 @@ export class PoolCore implements PageOwner, WaitHost {
     this.ctl = ctl;
     this.fill = ctl[CTL.FILL_ON_FREE]!;
     this.lockdep = ctl[CTL.LOCKDEP] === 1;
+    this.debugChecks = this.lockdep;
     this.wmark = new WatermarkView(ctl);
     // A refill is all or none, so a batch can never exceed the pool.
     this.pcp = pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages));

@@ -3,6 +3,7 @@
  * so that code and knowledge carry over. Each flag's contract is written
  * next to it: what the allocator does, and what the caller must handle.
  */
+import { markContextsUsed } from './context.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { InvalidArgTypeError, InvalidGfpError } from './errors.js';
 import { ALLOC } from './native.js';
@@ -203,6 +204,7 @@ export function withGfpScope<T>(flags: number, fn: () => T): T {
   }
   if (typeof fn !== 'function') throw new InvalidArgTypeError('fn must be a function');
   scopesUsed = true;
+  markContextsUsed();
   return scopeStore.run((scopeStore.getStore() ?? 0) | flags, fn);
 }
 

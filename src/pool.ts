@@ -41,6 +41,7 @@ import {
 import type { Shrinker } from './shrinker.js';
 import { PAGE_SIZE, parseSize } from './size.js';
 import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
+import { contextsUsed } from './context.js';
 import { checkFsReclaim } from './lockdep.js';
 import { checkPoison, POISON_BYTE } from './poison.js';
 import { allocSlowpath, STALL_WARN_MS } from './slowpath.js';
@@ -188,6 +189,13 @@ export class Pool {
     if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
     if (order !== 0) checkOrder(order, core.maxOrder);
+    // Nothing special in force (no kill pending, no scope, task or
+    // reservation ever entered, no fault injection or lockdep): straight
+    // to the fast path, which is most allocations.
+    if (!contextsUsed && !core.debugChecks && (core.ctl[core.sigWord]! & TF.SIGPENDING) === 0) {
+      const page = this.#fast(gfp & ~GFP.RESERVE, order, 0);
+      if (page !== null) return page;
+    }
     const a = this.#prologue(gfp, order);
     if (a.page !== null) return a.page;
     try {
@@ -417,6 +425,7 @@ export class Pool {
   faultInject(options: FaultInjectOptions | null): void {
     this.#slot();
     this.#core.faults = options === null ? null : new FaultInjector(options);
+    this.#core.debugChecks = this.#core.faults !== null || this.#core.lockdep;
   }
 
   /**

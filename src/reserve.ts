@@ -19,6 +19,7 @@
  * charges the reservation to the thread's task, so a thread that exits
  * or is terminated leaves nothing reserved.
  */
+import { markContextsUsed } from './context.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CTL, TOKENS_BASE } from './control.js';
 import type { PoolCore } from './core.js';
@@ -86,6 +87,7 @@ export class Reservation {
   run<T>(fn: () => T): T {
     if (typeof fn !== 'function') throw new InvalidArgTypeError('fn must be a function');
     reservationsUsed = true;
+    markContextsUsed();
     return scope.run(this, fn);
   }
 

@@ -18,6 +18,7 @@
  *   NAME         up to 32 bytes of UTF-8, in the last 8 words
  * Pages held come from the native ledger (native.taskPages).
  */
+import { markContextsUsed } from './context.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { MAX_TABLE_TASKS, TASK_TABLE_BASE, TASK_WORDS } from './control.js';
 import { InvalidArgTypeError, OutOfRangeError } from './errors.js';
@@ -147,5 +148,6 @@ export function currentTaskId(): number {
 
 export function runAsTask<T>(id: number, fn: () => T): T {
   tasksUsed = true;
+  markContextsUsed();
   return taskStore.run(id, fn);
 }
