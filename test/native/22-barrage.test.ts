@@ -200,7 +200,10 @@ describe('bad-input barrage', () => {
 
   it('a handle of a pool whose creating thread exited is closed; a page handle of it is foreign', async () => {
     const w = new Worker(new URL('../fixtures/create-and-exit.mjs', import.meta.url));
-    const { handle, page } = await new Promise<any>((resolve) => w.once('message', resolve));
+    const { handle, page } = await new Promise<any>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
     await new Promise((r) => w.once('exit', r));
     expect(() => Pool.attach(handle)).toThrow(expect.objectContaining({ code: 'ERR_POOL_CLOSED' }));
     const mine = Pool.create({ size: '1MiB' });
