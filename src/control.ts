@@ -8,9 +8,9 @@
  *   bytes 256..511    PSI state (psi.ts)
  *   bytes 512..1023   vmstat counters, BigInt64 (vmstat.ts)
  *   bytes 1024..4095  reclaim mailboxes, 48 x 16 words (reclaim.ts)
- *   words 1024..17407 pages in each thread's page cache, by task id
- *   words 17408..     the task table: TASK_WORDS per task id < MAX_TABLE_TASKS (tasks.ts)
- *   words TOKENS_BASE.. pages in each thread's token reservations, by task id
+ *   words 1024..      the task table: TASK_WORDS (one cache line) per task id
+ *                     < MAX_TABLE_TASKS (tasks.ts), with each thread's cached
+ *                     and token pages
  */
 export const CTL = {
   /** 'NOFL' once the pool is created (native). */
@@ -55,8 +55,6 @@ export const CTL = {
   LOCKDEP: 28,
   /** Always 0: what a thread without a task-table entry reads as its flags. */
   ZERO: 63,
-  /** Pages in each thread's page cache, by task id (16384 slots). */
-  CACHED_BASE: 1024,
 } as const;
 
 export const PSI_BYTE_OFFSET = 256;
@@ -66,11 +64,9 @@ export const MAILBOX_BASE = 256;
 export const MAILBOX_WORDS = 16;
 export const MAILBOXES = 48;
 
-export const TASK_TABLE_BASE = 1024 + 16384;
+export const TASK_TABLE_BASE = 1024;
 export const TASK_WORDS = 16;
 export const MAX_TABLE_TASKS = 4096;
-/** Pages each thread holds in token reservations, by task id (cleared natively when it exits). */
-export const TOKENS_BASE = TASK_TABLE_BASE + TASK_WORDS * MAX_TABLE_TASKS;
 
-/** 4 KiB of words, 16384 per-task cache words, the task table, 16384 per-task token words. */
-export const CONTROL_BYTES = 4 * (TOKENS_BASE + 16384);
+/** 4 KiB of words, then the task table. */
+export const CONTROL_BYTES = 4 * (TASK_TABLE_BASE + TASK_WORDS * MAX_TABLE_TASKS);

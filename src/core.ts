@@ -86,6 +86,9 @@ export class PoolCore implements PageOwner, WaitHost {
   readonly sigWord: number;
   /** This thread's share of CTL.WAITERS (wait.ts), or -1 outside the task table. */
   readonly waitingWord: number;
+  /** Where this thread publishes its cached and token pages, or -1 outside the task table. */
+  readonly cachedWord: number;
+  readonly tokensWord: number;
   #region: ArrayBuffer | undefined;
 
   constructor(
@@ -115,7 +118,10 @@ export class PoolCore implements PageOwner, WaitHost {
     this.tasks = new TaskTable(control);
     this.kills = new KillDelivery(this);
     this.sigWord = this.tasks.inTable(this.taskId) ? this.tasks.wordOf(this.taskId, T.FLAGS) : CTL.ZERO;
-    this.waitingWord = this.tasks.inTable(this.taskId) ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
+    const inTable = this.tasks.inTable(this.taskId);
+    this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
+    this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, T.CACHED) : -1;
+    this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, T.TOKENS) : -1;
     this.tasks.init(this.taskId, { name: policy.name, adj: policy.oomScoreAdj, home: this.taskId, thread: true });
     this.kills.register(this.taskId, policy.onOomKill);
     if (Atomics.load(ctl, CTL.OOM_FLAGS) & OOM_ENABLED) this.oom = new OomKiller();
@@ -210,12 +216,13 @@ export class PoolCore implements PageOwner, WaitHost {
   }
 
 
-  /** Publishes this thread's cached page count for stats(). */
+  /**
+   * Publishes this thread's cached page count for other threads' stats().
+   * One plain store per allocation and free, into this thread's own
+   * task-table entry: a cache line no other thread writes, so two threads'
+   * hot paths never share one.
+   */
   publishCached(): void {
-    if (this.pcp !== null && this.taskId < CTL_CACHED_SLOTS) {
-      this.ctl[CTL.CACHED_BASE + this.taskId] = this.pcp.count;
-    }
+    if (this.pcp !== null && this.cachedWord >= 0) this.ctl[this.cachedWord] = this.pcp.count;
   }
 }
-
-export const CTL_CACHED_SLOTS = 16384;

@@ -21,7 +21,7 @@
  */
 import { markContextsUsed } from './context.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { CTL, TOKENS_BASE } from './control.js';
+import { CTL } from './control.js';
 import type { PoolCore } from './core.js';
 import { InvalidArgTypeError, OutOfRangeError, PoolClosedError } from './errors.js';
 import { GFP } from './gfp.js';
@@ -120,7 +120,7 @@ export class Reservation {
     // From this thread's task to the allocating task (a logical one, or the
     // thread again: then this is a no-op but for the bookkeeping below).
     if (task !== 0) native.setOwner(this.#core.slot, pfn, 0, gen, task, 0);
-    Atomics.sub(this.#core.ctl, TOKENS_BASE + this.#core.taskId, 1);
+    addTokens(this.#core, -1);
     return pfn * 2 ** native.genBits + gen;
   }
 
@@ -141,7 +141,7 @@ export class Reservation {
         refs[3 * i + 2] = this.#tokens![2 * i + 1]!;
       }
       native.freeBulk(core.slot, refs, left);
-      Atomics.sub(core.ctl, TOKENS_BASE + core.taskId, left);
+      addTokens(core, -left);
     }
     core.wakeWaiters();
   }
@@ -206,6 +206,11 @@ export function* acquire(core: PoolCore, pages: number, mode: ReservationMode, t
 function takeTokens(core: PoolCore, pages: number, out: Int32Array): boolean {
   const r = native.allocBulk(core.slot, pages, 0, ALLOC.WMARK_MIN, 0, out);
   if (r === STATUS.NOMEM_WATERMARK || r === STATUS.NOMEM_FRAGMENTED || r < 0) return false;
-  Atomics.add(core.ctl, TOKENS_BASE + core.taskId, pages);
+  addTokens(core, pages);
   return true;
+}
+
+/** Publishes this thread's token pages (its task-table entry), for stats() in every thread. */
+function addTokens(core: PoolCore, n: number): void {
+  if (core.tokensWord >= 0) Atomics.add(core.ctl, core.tokensWord, n);
 }

@@ -2,9 +2,9 @@
  * pool.stats(): one snapshot of the zone (native counters), this thread's
  * and every thread's page caches, vmstat, zoneinfo and PSI.
  */
-import { CTL, TOKENS_BASE } from './control.js';
+import { CTL, MAX_TABLE_TASKS } from './control.js';
 import type { PoolCore } from './core.js';
-import { CTL_CACHED_SLOTS } from './core.js';
+import { T, taskBase } from './tasks.js';
 import { native, STAT } from './native.js';
 import type { VmStatName } from './vmstat.js';
 import type { Watermarks } from './watermarks.js';
@@ -73,10 +73,11 @@ export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
   const ctl = core.ctl;
   const cachedByTask: Record<number, number> = {};
   let reservedTokens = 0;
-  for (let t = 1; t < CTL_CACHED_SLOTS; t++) {
-    const n = ctl[CTL.CACHED_BASE + t]!;
+  for (let t = 1; t < MAX_TABLE_TASKS; t++) {
+    const base = taskBase(t);
+    const n = t === core.taskId ? (core.pcp?.count ?? 0) : ctl[base + T.CACHED]!;
     if (n !== 0) cachedByTask[t] = n;
-    reservedTokens += ctl[TOKENS_BASE + t]!;
+    reservedTokens += ctl[base + T.TOKENS]!;
   }
   const watermarks = { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! };
   const free = s[STAT.freePages]!;

@@ -15,7 +15,11 @@
  *   KILL_SEQ     bumped to deliver a kill; the home thread listens on it
  *   WAITING      this thread's share of CTL.WAITERS (native takes it back
  *                if the thread dies inside a wait: native/sync/control.h)
- *   NAME         up to 32 bytes of UTF-8, in the last 8 words
+ *   CACHED       pages in the thread's page cache
+ *   TOKENS       pages in the thread's token reservations
+ *   NAME         up to 23 bytes of UTF-8, in the last 6 words
+ * (native/sync/control.h clears WAITING, CACHED and TOKENS when a task
+ * retires.) Each entry is one cache line, written mostly by its thread.
  * Pages held come from the native ledger (native.taskPages).
  */
 import { markContextsUsed } from './context.js';
@@ -32,9 +36,21 @@ export const TF = {
   SIGPENDING: 0x20,
 } as const;
 
-export const T = { FLAGS: 0, ADJ: 1, HOME: 2, BLOCKED_ON: 3, HOLDER: 4, VICTIM_AT: 5, KILL_SEQ: 6, WAITING: 7, NAME: 8 } as const;
+export const T = {
+  FLAGS: 0,
+  ADJ: 1,
+  HOME: 2,
+  BLOCKED_ON: 3,
+  HOLDER: 4,
+  VICTIM_AT: 5,
+  KILL_SEQ: 6,
+  WAITING: 7,
+  CACHED: 8,
+  TOKENS: 9,
+  NAME: 10,
+} as const;
 
-export const MAX_TASK_NAME = 31;
+export const MAX_TASK_NAME = 23;
 export const OOM_SCORE_ADJ_MIN = -1000;
 export const OOM_SCORE_ADJ_MAX = 1000;
 
@@ -79,7 +95,7 @@ export class TaskTable {
     for (let i = 0; i < TASK_WORDS; i++) Atomics.store(c, b + i, 0);
     Atomics.store(c, b + T.ADJ, opts.adj);
     Atomics.store(c, b + T.HOME, opts.home);
-    const name = encoder.encode(opts.name).subarray(0, 31);
+    const name = encoder.encode(opts.name).subarray(0, MAX_TASK_NAME);
     this.#bytes.set(name, (b + T.NAME) * 4);
     Atomics.store(c, b + T.FLAGS, TF.LIVE | (opts.thread ? TF.THREAD : 0));
   }
@@ -117,9 +133,9 @@ export class TaskTable {
   name(id: number): string {
     if (!this.inTable(id)) return `task-${id}`;
     const start = (taskBase(id) + T.NAME) * 4;
-    const raw = this.#bytes.subarray(start, start + 32);
+    const raw = this.#bytes.subarray(start, start + MAX_TASK_NAME + 1);
     const end = raw.indexOf(0);
-    return decoder.decode(raw.slice(0, end < 0 ? 32 : end)) || `task-${id}`;
+    return decoder.decode(raw.slice(0, end < 0 ? MAX_TASK_NAME : end)) || `task-${id}`;
   }
 
   /** Every task id with the LIVE flag. */

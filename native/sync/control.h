@@ -26,16 +26,15 @@ constexpr int kAttached = 5;   // threads attached (native: attach +1, detach or
 constexpr int kWmarkMin = 6;   // the zone's watermarks (native)
 constexpr int kWmarkLow = 7;
 constexpr int kWmarkHigh = 8;
-constexpr int kCachedBase = 1024;  // pages in each thread's page cache, by task id (JavaScript)
-constexpr int kCachedSlots = 16384;
-constexpr int kTaskTableBase = kCachedBase + kCachedSlots;  // src/tasks.ts: 16 words per task id < 4096
+// The task table (src/tasks.ts): 16 words (one cache line) per task id
+// below 4096, each written mostly by its own thread.
+constexpr int kTaskTableBase = 1024;
 constexpr int kTaskWords = 16;
 constexpr int kTaskTableTasks = 4096;
 constexpr int kTaskWaiting = 7;  // how many of kWaiters this task's thread accounts for
-constexpr int kTaskTableWords = kTaskWords * kTaskTableTasks;
-constexpr int kTokensBase = kCachedBase + kCachedSlots + kTaskTableWords;  // pages in token reservations, by task
-constexpr int kSlots = kTokensBase + kCachedSlots;  // the block's size in words; the rest of the
-                                                    // first 1024 belong to src/control.ts
+constexpr int kTaskCached = 8;   // pages in the thread's page cache (published on refill/drain)
+constexpr int kTaskTokens = 9;   // pages in the thread's token reservations
+constexpr int kSlots = kTaskTableBase + kTaskWords * kTaskTableTasks;  // the block's size in words
 constexpr int32_t kMagicValue = 0x4e4f464c;  // "NOFL"
 }  // namespace ctl
 
@@ -59,14 +58,12 @@ class ControlBlock {
   // waiting: clear what its thread last published, and take its waits out
   // of kWaiters (a thread terminated inside Atomics.wait never could).
   void clearTask(uint32_t task) const {
-    if (!w_ || task >= static_cast<uint32_t>(ctl::kCachedSlots)) return;
-    __atomic_store_n(&w_[ctl::kCachedBase + task], 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&w_[ctl::kTokensBase + task], 0, __ATOMIC_RELEASE);
-    if (task < static_cast<uint32_t>(ctl::kTaskTableTasks)) {
-      int32_t* waiting = &w_[ctl::kTaskTableBase + task * ctl::kTaskWords + ctl::kTaskWaiting];
-      const int32_t n = __atomic_exchange_n(waiting, 0, __ATOMIC_ACQ_REL);
-      if (n > 0) __atomic_fetch_sub(&w_[ctl::kWaiters], n, __ATOMIC_RELEASE);
-    }
+    if (!w_ || task >= static_cast<uint32_t>(ctl::kTaskTableTasks)) return;
+    int32_t* t = &w_[ctl::kTaskTableBase + task * ctl::kTaskWords];
+    __atomic_store_n(&t[ctl::kTaskCached], 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&t[ctl::kTaskTokens], 0, __ATOMIC_RELEASE);
+    const int32_t n = __atomic_exchange_n(&t[ctl::kTaskWaiting], 0, __ATOMIC_ACQ_REL);
+    if (n > 0) __atomic_fetch_sub(&w_[ctl::kWaiters], n, __ATOMIC_RELEASE);
   }
   void publishWatermarks(int64_t min, int64_t low, int64_t high) const {
     if (!w_) return;

@@ -6,14 +6,16 @@
 //   rank 10  Registry::lock_     the process-wide pool registry
 //   rank 20  Pool::zoneLock_     buddy lists, zone counters, task ledger
 //
-// The zone lock is a spinning lock: its critical sections are a few dozen
-// instructions (one buddy split or merge chain, a ledger update). After a
-// short spin it yields the CPU so a preempted holder can run.
+// The lock spins briefly — its critical sections are a few dozen
+// instructions: one buddy split or merge chain, a ledger update — then
+// sleeps on the lock word (Drepper's three-state futex mutex, through
+// C++20 atomic wait/notify). Spinning alone collapses when threads
+// outnumber cores: a waiter burns the time slice its preempted holder
+// needs.
 #pragma once
 
 #include <atomic>
 #include <cstdlib>
-#include <thread>
 
 #ifndef NOFAIL_DEBUG
 #define NOFAIL_DEBUG 0
@@ -32,33 +34,28 @@ inline thread_local int heldDepth = 0;
 }  // namespace lockdep
 #endif
 
-class SpinLock {
+class RankedLock {
  public:
-  explicit SpinLock(LockRank rank) : rank_(rank) {}
-  SpinLock(const SpinLock&) = delete;
-  SpinLock& operator=(const SpinLock&) = delete;
+  explicit RankedLock(LockRank rank) : rank_(rank) {}
+  RankedLock(const RankedLock&) = delete;
+  RankedLock& operator=(const RankedLock&) = delete;
 
   void lock() {
 #if NOFAIL_DEBUG
     if (lockdep::heldRank >= static_cast<int>(rank_)) lockdep::rankViolation();
 #endif
-    for (unsigned spins = 0;; ++spins) {
-      // Test before test-and-set: spin on a shared cache line, not an exclusive one.
-      if (!word_.load(std::memory_order_relaxed) &&
-          !word_.exchange(true, std::memory_order_acquire)) {
-        break;
+    // Word states: 0 free, 1 held, 2 held and someone may sleep on it.
+    for (unsigned spins = 0; spins < kSpins; ++spins) {
+      int expected = 0;
+      if (word_.load(std::memory_order_relaxed) == 0 &&
+          word_.compare_exchange_weak(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+        return acquired();
       }
-      if (spins < 128) {
-        __builtin_ia32_pause();
-      } else {
-        std::this_thread::yield();
-      }
+      __builtin_ia32_pause();
     }
-#if NOFAIL_DEBUG
-    savedRank_ = lockdep::heldRank;
-    lockdep::heldRank = static_cast<int>(rank_);
-    ++lockdep::heldDepth;
-#endif
+    // Mark it contended, and sleep until the holder's unlock wakes us.
+    while (word_.exchange(2, std::memory_order_acquire) != 0) word_.wait(2, std::memory_order_relaxed);
+    acquired();
   }
 
   void unlock() {
@@ -66,11 +63,21 @@ class SpinLock {
     lockdep::heldRank = savedRank_;
     --lockdep::heldDepth;
 #endif
-    word_.store(false, std::memory_order_release);
+    if (word_.exchange(0, std::memory_order_release) == 2) word_.notify_one();
   }
 
  private:
-  std::atomic<bool> word_{false};
+  static constexpr unsigned kSpins = 100;
+
+  void acquired() {
+#if NOFAIL_DEBUG
+    savedRank_ = lockdep::heldRank;
+    lockdep::heldRank = static_cast<int>(rank_);
+    ++lockdep::heldDepth;
+#endif
+  }
+
+  std::atomic<int> word_{0};
   const LockRank rank_;
 #if NOFAIL_DEBUG
   int savedRank_ = 0;  // written only by the holder

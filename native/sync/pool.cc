@@ -54,7 +54,7 @@ std::shared_ptr<Pool> Pool::create(const PoolConfig& config, std::string* error)
   // check finds 0x6b like every later one (debug option; touches the pool).
   if (config.fillOnReclaim > 0) std::memset(pool->region_.base(), config.fillOnReclaim, config.bytes);
   {
-    Guard<SpinLock> g(pool->zoneLock_);
+    Guard<RankedLock> g(pool->zoneLock_);
     pool->zone_.initLocked();
     pool->ledger_.createLocked();  // kTransitTask
     pool->setWatermarks(config.wmarkMin, config.wmarkLow, config.wmarkHigh);
@@ -76,7 +76,7 @@ void Pool::debugCheckLocked() {
 }
 
 int64_t Pool::alloc(unsigned order, uint32_t allocFlags, uint32_t task, uint32_t* gen) {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return static_cast<int64_t>(Status::kNoTask);
   const int64_t pfn = zone_.allocLocked(order, allocFlags, task, gen);
   if (pfn >= 0) {
@@ -104,7 +104,7 @@ Status Pool::freeLocked(uint32_t pfn, unsigned order, uint32_t gen) {
 Status Pool::free(uint32_t pfn, unsigned order, uint32_t gen) {
   Status s;
   {
-    Guard<SpinLock> g(zoneLock_);
+    Guard<RankedLock> g(zoneLock_);
     s = freeLocked(pfn, order, gen);
     debugCheckLocked();
     if (s == Status::kOk) control_.publishFree(zone_.freePages());
@@ -114,7 +114,7 @@ Status Pool::free(uint32_t pfn, unsigned order, uint32_t gen) {
 
 int64_t Pool::allocBulk(uint32_t n, unsigned order, uint32_t allocFlags, uint32_t task, int32_t* out) {
   if (n == 0) return 0;
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return static_cast<int64_t>(Status::kNoTask);
   if (!zone_.watermarkOkBulk(order, n, allocFlags & kAllocWmarkMask, allocFlags)) {
     return static_cast<int64_t>(Status::kNoMemWatermark);
@@ -144,7 +144,7 @@ Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
   Status s = Status::kOk;
   uint32_t i = 0;
   {
-    Guard<SpinLock> g(zoneLock_);
+    Guard<RankedLock> g(zoneLock_);
     for (; i < n; ++i) {
       // gen is checked here because kAnyGen (all ones) would skip the check.
       if (refs[i].order > zone_.maxOrder() || refs[i].gen > kGenMask) {
@@ -162,7 +162,7 @@ Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
 }
 
 Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner) {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return Status::kNoTask;
   Status s = zone_.checkAllocatedLocked(pfn, order, gen);
   // A hand-over names a block someone else should own: if it is free now,
@@ -181,24 +181,24 @@ Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task,
 }
 
 uint32_t Pool::createTask() {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   return ledger_.createLocked();
 }
 
 bool Pool::taskLive(uint32_t task) {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   return ledger_.liveLocked(task);
 }
 
 uint32_t Pool::liveTasks() {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   return ledger_.liveCountLocked();
 }
 
 // O(nrPages) under the lock: a walk of the heads. It runs when a thread
 // exits or a task is reaped, not on a hot path; 1 GiB is 262144 words.
 int64_t Pool::reclaimTask(uint32_t task, bool retire) {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return static_cast<int64_t>(Status::kNoTask);
   int64_t returned = 0;
   const uint32_t n = zone_.nrPages();
@@ -235,7 +235,7 @@ int64_t Pool::reclaimTask(uint32_t task, bool retire) {
 }
 
 int64_t Pool::addReserved(int64_t delta, uint32_t task) {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   if (!ledger_.liveLocked(task) || ledger_.reservedLocked(task) + delta < 0) return -1;
   ledger_.reserveLocked(task, delta);
   zone_.addReserved(delta);
@@ -244,7 +244,7 @@ int64_t Pool::addReserved(int64_t delta, uint32_t task) {
 }
 
 bool Pool::tryReserve(int64_t n, uint32_t task) {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return false;
   if (zone_.freePages() - n <= zone_.wmark(kAllocWmarkMin) + zone_.reserved()) return false;
   ledger_.reserveLocked(task, n);
@@ -254,7 +254,7 @@ bool Pool::tryReserve(int64_t n, uint32_t task) {
 }
 
 const char* Pool::check() {
-  Guard<SpinLock> g(zoneLock_);
+  Guard<RankedLock> g(zoneLock_);
   if (const char* why = zone_.checkLocked()) return why;
   if (ledger_.totalLocked() != zone_.allocatedPages()) return "sum of task pages != allocated pages";
   if (ledger_.totalReservedLocked() != zone_.reserved()) return "sum of task reservations != reserved pages";

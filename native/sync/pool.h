@@ -109,7 +109,7 @@ class Pool {
   Zone zone_;
   Ledger ledger_;
   ControlBlock control_;
-  SpinLock zoneLock_{LockRank::kZone};
+  RankedLock zoneLock_{LockRank::kZone};
   uint64_t opsSinceCheck_ = 0;  // under lock, debug builds only
 };
 

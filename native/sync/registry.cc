@@ -14,7 +14,7 @@ Registry& Registry::instance() {
 void Registry::add(const std::shared_ptr<Pool>& pool) {
   std::random_device rd;
   const uint32_t nonce = rd();
-  Guard<SpinLock> g(lock_);
+  Guard<RankedLock> g(lock_);
   // Drop entries of destroyed pools so the map stays as small as the set
   // of live pools.
   for (auto it = pools_.begin(); it != pools_.end();) {
@@ -26,7 +26,7 @@ void Registry::add(const std::shared_ptr<Pool>& pool) {
 }
 
 std::shared_ptr<Pool> Registry::find(uint32_t id, uint32_t nonce) {
-  Guard<SpinLock> g(lock_);
+  Guard<RankedLock> g(lock_);
   auto it = pools_.find(id);
   if (it == pools_.end()) return nullptr;
   std::shared_ptr<Pool> p = it->second.lock();

@@ -31,7 +31,7 @@ class Registry {
 
  private:
   Registry() = default;
-  SpinLock lock_{LockRank::kRegistry};
+  RankedLock lock_{LockRank::kRegistry};
   std::unordered_map<uint32_t, std::weak_ptr<Pool>> pools_;
   uint32_t nextId_ = 1;
 };

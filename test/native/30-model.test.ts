@@ -20,9 +20,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CTL } from '../../src/control.js';
 import { GFP, type Page, PAGE_SIZE, Pool, type PoolOptions } from '../../src/index.js';
 import { native, STAT } from '../../src/native.js';
+import { coreOf } from '../../src/pool.js';
 import { expectCode } from '../fixtures/expect.js';
 
 const TOTAL = 64;
@@ -97,7 +97,7 @@ function counts(r: Real): Counts {
   return {
     freePages: statsOut[STAT.freePages]!,
     allocatedPages: statsOut[STAT.allocatedPages]!,
-    cachedPages: r.ctl[CTL.CACHED_BASE + r.pool.taskId]!,
+    cachedPages: coreOf(r.pool).pcp?.count ?? 0,
     threadPages: native.taskPages(r.slot, r.pool.taskId),
     frees: statsOut[STAT.frees]!,
     buddyinfo,

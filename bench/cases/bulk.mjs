@@ -1,0 +1,41 @@
+// pool.allocBulk(64) + pool.freeBulk(pages), reported per page. The two
+// calls are timed apart (one performance.now() pair per call, about 1 ns per
+// page of overhead at 64 pages), so the allocBulk target can be judged on
+// its own; the pair's cost is reported too.
+import { performance } from 'node:perf_hooks';
+import { Pool } from '../../dist/index.js';
+import { emit, measure, parseArgs, summarize } from '../lib/measure.mjs';
+
+const BATCH = 64;
+const opts = parseArgs();
+const pool = Pool.create({ size: '64MiB' });
+const held = pool.allocBulk(32);
+let allocMs = 0;
+let freeMs = 0;
+const run = (n) => {
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const pages = pool.allocBulk(BATCH);
+    const t1 = performance.now();
+    pool.freeBulk(pages);
+    freeMs += performance.now() - t1;
+    allocMs += t1 - t0;
+  }
+};
+
+// measure() reports the pair; the split comes from the same samples.
+const splits = [];
+const wrapped = (n) => {
+  allocMs = freeMs = 0;
+  run(n);
+  splits.push({ alloc: (allocMs * 1e6) / (n * BATCH), free: (freeMs * 1e6) / (n * BATCH) });
+};
+const pair = measure(wrapped, { ...opts, opsPerCall: BATCH });
+const sampled = splits.slice(-pair.n);
+emit({
+  case: 'bulk/allocBulk64+freeBulk',
+  ...pair,
+  allocBulk: summarize(sampled.map((s) => s.alloc)),
+  freeBulk: summarize(sampled.map((s) => s.free)),
+  held: held.length,
+});
