@@ -33,6 +33,8 @@ const CASES = [
   ...['nofail', 'naive', 'Buffer.allocUnsafe', 'compute'].flatMap((impl) =>
     [1, 2].map((w) => [`workers/${impl}/${w}`, 'workers.mjs', ['--impl', impl, '--workers', String(w)], `${impl === 'compute' ? 'pure compute (ceiling)' : impl}, ${w} worker${w > 1 ? 's' : ''}`, w > 1 ? `workers/${impl}/1` : null]),
   ),
+  ['reserve/take+release', 'reserve.mjs', [], 'reservation take+release (memory plentiful)', null],
+  ['wakeup/free-to-waiter', 'wakeup.mjs', [], 'blocked worker woken after a free (µs)', null],
   ['native/core_bench', 'native-core.mjs', [], 'native core (C++, no JS)', null],
   ['meta/idle-pool-rss', 'meta-rss.mjs', [], 'idle 1 GiB pool: RSS overhead', null],
 ].filter(([id]) => !opts.only || id.includes(opts.only));

@@ -22,7 +22,6 @@ export function evaluateTargets(results) {
   const others = `naive pool ${fmtRatio(scale('naive'))}, Buffer.allocUnsafe ${fmtRatio(scale('Buffer.allocUnsafe'))}, pure compute ceiling ${fmtRatio(scale('compute'))}`;
   const bulk = results['bulk/allocBulk64+freeBulk'];
   const meta = results['meta/idle-pool-rss'];
-  const notYet = (issue) => ({ measured: `not measured yet (${issue})`, mark: '-', pass: null });
   return [
     {
       target: 'order-0 alloc+free with bytes from JS >= 40x faster than Buffer.allocUnsafe(4096)',
@@ -60,7 +59,17 @@ export function evaluateTargets(results) {
         (x) => `${x.toFixed(3)} % (${(meta.overheadBytes / 1024).toFixed(0)} KiB, ${meta.bytesPerPage.toFixed(2)} B/page)`,
       ),
     },
-    { target: 'reservation take+release near zero cost with memory plentiful', ...notYet('issue 3/4') },
-    { target: 'waiter woken <= 200 µs p99 after a free', ...notYet('issue 3/4') },
+    {
+      target: 'reservation take+release <= 100 ns uncontended',
+      ...judge(median(results, 'reserve/take+release'), (x) => x <= 100, fmtNs),
+    },
+    {
+      target: 'a blocked worker woken <= 200 µs p99 after another frees',
+      ...judge(
+        results['wakeup/free-to-waiter']?.p99,
+        (x) => x <= 200,
+        (x) => `p99 ${x.toFixed(0)} µs (p50 ${results['wakeup/free-to-waiter'].median.toFixed(0)} µs, max ${results['wakeup/free-to-waiter'].max.toFixed(0)} µs)`,
+      ),
+    },
   ];
 }
