@@ -74,6 +74,47 @@ uint32_t Buddy::takeLocked(unsigned order) {
   return pfn;
 }
 
+void Buddy::pushRangeLocked(uint32_t pfn, uint32_t end) {
+  while (pfn < end) {
+    unsigned order = maxOrder_;
+    while (order > 0 && ((pfn & ((1u << order) - 1)) != 0 || pfn + (1u << order) > end)) --order;
+    pushLocked(pfn, order);
+    pfn += 1u << order;
+  }
+}
+
+uint32_t Buddy::takeBulkLocked(unsigned order, uint32_t n, uint32_t* out) {
+  uint32_t got = 0;
+  while (got < n) {
+    unsigned o = order;
+    while (o <= maxOrder_ && head_[o] == PageMeta::kNone) ++o;
+    if (o > maxOrder_) break;
+    const uint32_t pfn = head_[o];
+    unlinkLocked(pfn, o);
+    // The smallest block, at most this one, that holds what is still wanted.
+    const uint32_t want = n - got;
+    unsigned fit = order;
+    while (fit < o && (1u << (fit - order)) < want) ++fit;
+    while (o > fit) {
+      --o;
+      pushLocked(pfn + (1u << o), o);
+    }
+    // Carve it into blocks of `order`; what is left over goes back.
+    const uint32_t count = 1u << (fit - order);
+    const uint32_t keep = count < want ? count : want;
+    // Each kept block is marked allocated (owner and generation to come
+    // from the caller) at once: a stale Free word on a taken head would let
+    // a later merge unlink a block that is in no list.
+    for (uint32_t k = 0; k < keep; ++k) {
+      const uint32_t head = pfn + (k << order);
+      meta_[head] = PageMeta::make(PageState::kAllocated, order, 0, 0);
+      out[got++] = head;
+    }
+    if (keep < count) pushRangeLocked(pfn + (keep << order), pfn + (count << order));
+  }
+  return got;
+}
+
 bool Buddy::takeExactLocked(uint32_t pfn, unsigned order) {
   if (pfn >= nrPages_) return false;
   const PageMeta m = meta_[pfn];

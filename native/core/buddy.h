@@ -35,6 +35,14 @@ class Buddy {
   // is free. The head is left in state Free; the caller marks it.
   uint32_t takeLocked(unsigned order);
 
+  // Takes up to `n` blocks of `order` at once, carving them out of as few
+  // larger blocks as possible (rmqueue_bulk, but splitting once per batch
+  // rather than once per block). Writes their pfns to `out` and returns how
+  // many it took; fewer than n only when no block of order >= `order` is
+  // left. The heads come back marked Allocated with owner and generation 0
+  // for the caller to fill in (or to give back, on failure).
+  uint32_t takeBulkLocked(unsigned order, uint32_t n, uint32_t* out);
+
   // Returns the block at `pfn` (whose head the caller has validated) and
   // merges it with free buddies. Reports the block it ended up in.
   void giveLocked(uint32_t pfn, unsigned order, uint32_t* mergedPfn, unsigned* mergedOrder);
@@ -59,6 +67,9 @@ class Buddy {
 
  private:
   void pushLocked(uint32_t pfn, unsigned order);
+  // Frees [pfn, end) as the largest aligned blocks it holds (no merging:
+  // the caller knows their buddies are not free).
+  void pushRangeLocked(uint32_t pfn, uint32_t end);
   void unlinkLocked(uint32_t pfn, unsigned order);
   void setNrFree(unsigned order, int64_t delta);
 

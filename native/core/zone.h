@@ -67,6 +67,11 @@ class Zone {
 
   // Allocates one block for `owner`; returns its pfn, or a negative Status.
   int64_t allocLocked(unsigned order, uint32_t allocFlags, uint32_t owner, uint32_t* gen);
+  // Allocates `n` blocks for `owner` in one pass (the caller checked the
+  // watermark for all of them): all or none. Writes (pfn, gen) pairs to
+  // `out`; returns n, or a negative Status.
+  int64_t allocBulkLocked(unsigned order, uint32_t n, uint32_t owner, int32_t* out);
+
   // Frees the allocated head `pfn` of `order`, if `gen` matches (pass
   // kAnyGen to skip that check). Reports the former owner and where the
   // block ended up after coalescing.

@@ -119,20 +119,10 @@ int64_t Pool::allocBulk(uint32_t n, unsigned order, uint32_t allocFlags, uint32_
   if (!zone_.watermarkOkBulk(order, n, allocFlags & kAllocWmarkMask, allocFlags)) {
     return static_cast<int64_t>(Status::kNoMemWatermark);
   }
-  for (uint32_t i = 0; i < n; ++i) {
-    uint32_t gen = 0;
-    // The bulk check above covered the watermark; each block only needs a block.
-    const int64_t pfn = zone_.allocLocked(order, kAllocNoWatermarks, task, &gen);
-    if (pfn < 0) {
-      // Fragmented: all or none, so give back what this call took.
-      for (uint32_t j = 0; j < i; ++j) {
-        zone_.freeLocked(static_cast<uint32_t>(out[2 * j]), order, Zone::kAnyGen, nullptr, nullptr, nullptr);
-      }
-      debugCheckLocked();
-      return pfn;
-    }
-    out[2 * i] = static_cast<int32_t>(pfn);
-    out[2 * i + 1] = static_cast<int32_t>(gen);
+  const int64_t got = zone_.allocBulkLocked(order, n, task, out);
+  if (got < 0) {
+    debugCheckLocked();
+    return got;  // fragmented: all or none
   }
   ledger_.chargeLocked(task, static_cast<int64_t>(uint64_t{n} << order));
   control_.publishAlloc(zone_.freePages());

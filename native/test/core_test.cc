@@ -176,4 +176,28 @@ TEST(owner_hand_over) {
   CHECK(t.zone.setOwnerLocked(static_cast<uint32_t>(p) + 1, 0, gen, 7, &old) == Status::kBadPage);
 }
 
+TEST(bulk_carves_few_blocks_and_rolls_back_cleanly) {
+  for (uint32_t n : {1u, 7u, 63u, 64u, 65u, 300u}) {
+    TestZone t(1024, 10);
+    std::vector<int32_t> out(2 * n);
+    CHECK_EQ(t.zone.allocBulkLocked(0, n, 1, out.data()), static_cast<int64_t>(n));
+    CHECK_EQ(t.zone.freePages(), 1024 - static_cast<int64_t>(n));
+    CHECK(t.ok());
+    for (uint32_t i = 0; i < n; ++i) CHECK(t.free(static_cast<uint32_t>(out[2 * i]), 0, static_cast<uint32_t>(out[2 * i + 1])) == Status::kOk);
+    CHECK_EQ(t.zone.buddy().nrFree(10), 1u);
+    CHECK(t.ok());
+  }
+  // Fragmented: every other page taken, then ask for more order-1 blocks than exist.
+  TestZone t(64, 4);
+  std::vector<int64_t> singles;
+  for (int i = 0; i < 64; ++i) singles.push_back(t.alloc(0));
+  for (size_t i = 0; i < 64; i += 2) t.free(static_cast<uint32_t>(singles[i]), 0);
+  for (size_t i = 1; i < 8; i += 2) t.free(static_cast<uint32_t>(singles[i]), 0);  // pages 0..7 free: two order-2 blocks... one order-3
+  std::vector<int32_t> out(2 * 8);
+  const int64_t free0 = t.zone.freePages();
+  CHECK(t.zone.allocBulkLocked(1, 8, 1, out.data()) == static_cast<int64_t>(Status::kNoMemFragmented));
+  CHECK_EQ(t.zone.freePages(), free0);
+  CHECK(t.ok());
+}
+
 int main() { return check::runAll(); }
