@@ -125,13 +125,16 @@ export class OomKiller implements OomHandler {
   #outOfMemory(core: PoolCore, gfp: number, order: number, task: number): OomOutcome {
     core.vmstat.add('oom_invoked');
     const slot = core.slot;
-    // The last try at HIGH, with no reclaim: only a parallel kill's memory.
-    const v = native.alloc(slot, order, ALLOC.WMARK_HIGH, task);
-    if (v >= 0) return { page: v, progress: true };
-
     const flags = Atomics.load(core.ctl, CTL.OOM_FLAGS);
     const rows = taskTable(core);
-    if (this.#victimOutstanding(core, rows, flags)) return { progress: true };
+    // First settle the last victim: still on its way out, or reaped just now.
+    const last = this.#victimOutstanding(core, rows, flags);
+    // The last try at HIGH, with no reclaim: only memory a parallel kill or
+    // the reaper just freed. After the victims' state, so that a reap's
+    // pages are seen before anyone else is chosen.
+    const v = native.alloc(slot, order, ALLOC.WMARK_HIGH, task);
+    if (v >= 0) return { page: v, progress: true };
+    if (last !== 'none') return { progress: true };
 
     const me = task === 0 ? core.taskId : task;
     const invoker = rows.find((r) => r.id === me);
@@ -167,14 +170,16 @@ export class OomKiller implements OomHandler {
   }
 
   /**
-   * Is a victim still on its way out? The reaper, or the victim timeout,
-   * may end its turn. A victim that is gone (pages back, task dead) is done.
+   * Is a victim still on its way out ('outstanding'), or did the reaper just
+   * take one's pages ('reaped': retry the allocation before choosing
+   * anyone else)? The victim timeout may end a victim's turn. A victim that
+   * is gone (pages back, task dead) is done.
    */
-  #victimOutstanding(core: PoolCore, rows: TaskRow[], flags: number): boolean {
+  #victimOutstanding(core: PoolCore, rows: TaskRow[], flags: number): 'outstanding' | 'reaped' | 'none' {
     const now = poolClockMs();
     const reaperDelay = Atomics.load(core.ctl, CTL.OOM_REAPER_DELAY_MS);
     const timeout = Atomics.load(core.ctl, CTL.OOM_VICTIM_TIMEOUT_MS);
-    let outstanding = false;
+    let state: 'outstanding' | 'reaped' | 'none' = 'none';
     for (const r of rows) {
       if (!r.victim || r.skip) continue;
       const age = now - core.tasks.get(r.id, T.VICTIM_AT);
@@ -184,15 +189,16 @@ export class OomKiller implements OomHandler {
         const pages = native.taskReclaim(core.slot, r.id, false);
         core.tasks.setFlags(r.id, TF.SKIP | TF.SIGPENDING);
         core.vmstat.add('oom_reaped', pages);
+        if (pages > 0 && state === 'none') state = 'reaped';
         warn('oom-kill', `oom_reaper: reaped task ${r.id} (${r.name}), now pages:0 (${pages} returned)`, { task: r.id, pages, reaped: true }, { ratelimit: false });
       } else if (timeout > 0 && age >= timeout) {
         core.tasks.setFlags(r.id, TF.SKIP);
         warn('oom-kill', `OOM victim ${r.id} (${r.name}) did not exit within ${timeout} ms; choosing another`, { task: r.id, timeoutMs: timeout }, { ratelimit: false });
       } else {
-        outstanding = true;
+        state = 'outstanding';
       }
     }
-    return outstanding;
+    return state;
   }
 
   #kill(core: PoolCore, victim: TaskRow): void {

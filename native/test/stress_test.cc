@@ -3,8 +3,10 @@
 // order, fills every word with a value derived from (pfn, gen), frees some,
 // swaps others into a shared transfer array so that other threads free
 // them, and checks every word at free. Any overlap between two live blocks
-// or any stray write shows up as a mismatch. Built plain, under ASan+UBSan
-// and under TSan (npm run test:sanitize).
+// or any stray write shows up as a mismatch. An observer thread reads the
+// lock-free counters, runs the locked identity check and takes reservations
+// meanwhile. Built plain, under ASan+UBSan and under TSan (npm run
+// test:sanitize); NOFAIL_STRESS_ITERS sets the iterations per thread.
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -107,6 +109,38 @@ void worker(Pool& pool, uint32_t task, int tid, int iterations, Slot* transfer) 
   }
 }
 
+// Beside the workers, what the binding does from other threads: lock-free
+// reads of the counters, watermarks and ledger (atomics, documented as
+// readable at any time, so TSan must stay quiet about them), the full
+// identity check under the zone lock (Pool.checkInvariants), and watermark
+// reservations taken and returned (pool.reserve). Stops when `stop` is set.
+void observer(Pool& pool, uint32_t task, const std::vector<uint32_t>& tasks, const std::atomic<bool>& stop) {
+  uint64_t seed = 0xabcd;
+  uint64_t rounds = 0;
+  int64_t held = 0;
+  while (!stop.load(std::memory_order_acquire)) {
+    const Zone& z = pool.zone();
+    int64_t sum = z.freePages() + z.reserved() + z.allocatedPages();
+    for (uint32_t t : tasks) sum += pool.taskPages(t);
+    sum += static_cast<int64_t>(z.counters().allocs.load(std::memory_order_relaxed));
+    if (z.watermarkOk(0, kAllocWmarkLow, 0)) ++sum;
+    if (z.buddy().hasBlock(static_cast<unsigned>(splitmix(seed) % (kMaxTestOrder + 1)))) ++sum;
+    if (sum < 0) corruptions.fetch_add(1);  // keeps the reads; cannot happen
+    if ((rounds & 63) == 0 && pool.check() != nullptr) corruptions.fetch_add(1);
+    if ((rounds & 15) == 0) {
+      if (held > 0) {
+        if (pool.addReserved(-held, task) < 0) badFrees.fetch_add(1);
+        held = 0;
+      } else if (pool.tryReserve(16, task)) {
+        held = 16;
+      }
+    }
+    ++rounds;
+    std::this_thread::yield();
+  }
+  if (held > 0 && pool.addReserved(-held, task) < 0) badFrees.fetch_add(1);
+}
+
 }  // namespace
 
 TEST(threads_share_one_pool_without_overlap_or_loss) {
@@ -124,7 +158,11 @@ TEST(threads_share_one_pool_without_overlap_or_loss) {
   std::vector<uint32_t> tasks;
   for (int t = 0; t < kThreads; ++t) tasks.push_back(pool->createTask());
   for (int t = 0; t < kThreads; ++t) threads.emplace_back(worker, std::ref(*pool), tasks[t], t, iterations, transfer.data());
+  std::atomic<bool> stop{false};
+  std::thread watcher(observer, std::ref(*pool), pool->createTask(), std::cref(tasks), std::cref(stop));
   for (auto& th : threads) th.join();
+  stop.store(true, std::memory_order_release);
+  watcher.join();
   for (auto& s : transfer) {
     if (Block* b = s.block.load()) {
       if (!verify(*pool, *b)) corruptions.fetch_add(1);
@@ -136,6 +174,7 @@ TEST(threads_share_one_pool_without_overlap_or_loss) {
   CHECK_EQ(badFrees.load(), 0);
   CHECK(pool->check() == nullptr);
   CHECK_EQ(pool->zone().freePages(), 4096);
+  CHECK_EQ(pool->zone().reserved(), 0);
   for (uint32_t t : tasks) CHECK_EQ(pool->taskPages(t), 0);
   std::printf("  %llu operations on %d threads\n", static_cast<unsigned long long>(ops.load()), kThreads);
 }

@@ -117,7 +117,7 @@ describe('the 2015 TIF_MEMDIE deadlock', () => {
     expect(await until(() => c.events.some((e) => e.committed), 8000)).toBe(true);
     c.stop();
     expect(c.pool.stats().vmstat.oom_kill).toBeGreaterThanOrEqual(2);
-    expect(c.events.some((e) => e.role === 'bystander' && e.exit === 137)).toBe(true);
+    expect(await until(() => c.events.some((e) => e.role === 'bystander' && e.exit === 137), 5000)).toBe(true);
   });
 
   it('with a reservation taken before the mutex, the situation never arises', async () => {
