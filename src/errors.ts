@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'ERR_SYSTEM'
   | 'ERR_INVARIANT'
   | 'ERR_OOM_PANIC'
-  | 'ERR_KILLED';
+  | 'ERR_KILLED'
+  | 'ERR_NOT_HOLDER'
+  | 'EDEADLK';
 
 /** Base class of nofail's errors that are neither TypeError nor RangeError. */
 export class NofailError extends Error {
@@ -116,5 +118,19 @@ export const nativeErrorClasses = {
 export class KilledError extends NofailError {
   constructor(message: string) {
     super('ERR_KILLED', message);
+  }
+}
+
+/** SharedMutex.unlock() by a thread or task that does not hold it (`ERR_NOT_HOLDER`). */
+export class NotHolderError extends NofailError {
+  constructor(message: string) {
+    super('ERR_NOT_HOLDER', message);
+  }
+}
+
+/** A synchronous lock of a SharedMutex this thread already holds: it would never wake (`EDEADLK`). */
+export class DeadlockError extends NofailError {
+  constructor(message: string) {
+    super('EDEADLK', message);
   }
 }

@@ -33,5 +33,5 @@ export { KilledError } from './errors.js';
 export { Reservation, type ReservationMode, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
 export { Mempool, type MempoolHandle, type MempoolOptions, type MempoolStats } from './mempool.js';
 export { PageCache, type PageCacheOptions } from './pagecache.js';
-export { heldReclaimFsLocks, mutexName, NotHolderError, SharedMutex, type SharedMutexHandle, type SharedMutexOptions } from './mutex.js';
+export { DeadlockError, heldReclaimFsLocks, mutexName, NotHolderError, SharedMutex, type SharedMutexHandle, type SharedMutexOptions } from './mutex.js';
 export { retryAlloc, retryAllocSync, RetryAllocError, type RetryAllocOptions } from './retry.js';

@@ -58,7 +58,9 @@
  * store of unlock() and acquired by the next locker's compareExchange.
  */
 import { isMainThread, threadId } from 'node:worker_threads';
-import { InvalidArgTypeError, KilledError, PoolClosedError, WouldBlockError } from './errors.js';
+import { DeadlockError, InvalidArgTypeError, KilledError, NotHolderError, PoolClosedError, WouldBlockError } from './errors.js';
+
+export { DeadlockError, NotHolderError };
 import type { PoolCore } from './core.js';
 import { native } from './native.js';
 import { coreOf, type Pool } from './pool.js';
@@ -103,24 +105,6 @@ const ASYNC_SLICE_MS = 20;
 
 /** Task flags that make a killable wait give up: chosen as an OOM victim (TIF_MEMDIE), or killed. */
 const KILL_FLAGS = TF.VICTIM | TF.KILLED;
-
-/** unlock() by a thread or task that does not hold the mutex (`ERR_NOT_HOLDER`). */
-export class NotHolderError extends Error {
-  readonly code = 'ERR_NOT_HOLDER' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotHolderError';
-  }
-}
-
-/** A sync lock of a mutex this thread already holds: it would never wake (`EDEADLK`). */
-export class DeadlockError extends Error {
-  readonly code = 'EDEADLK' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'DeadlockError';
-  }
-}
 
 export interface SharedMutexOptions {
   /** For reports; default `mutex-<id in hex>`. At most 96 bytes of it are shared with other threads. */
