@@ -70,6 +70,12 @@ export class PoolCore implements PageOwner, WaitHost {
   faults: FaultInjector | null = null;
   /** Fault injection or lockdep is on: every allocation takes the full prologue. */
   debugChecks = false;
+  /**
+   * Nothing that needs the slow path on every call: no debug checks, no
+   * fill on free, a task-table entry to publish into. The alloc and free
+   * fast paths test this one field.
+   */
+  plain = false;
   /** What free pages are filled with: -1 nothing, 0 (zeroOnFree) or POISON_BYTE (poison). */
   readonly fill: number;
   /** lockdep's fs_reclaim check on every allocation (lockdep.ts). */
@@ -122,6 +128,7 @@ export class PoolCore implements PageOwner, WaitHost {
     this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
     this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, T.CACHED) : -1;
     this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, T.TOKENS) : -1;
+    this.updatePlain();
     this.tasks.init(this.taskId, { name: policy.name, adj: policy.oomScoreAdj, home: this.taskId, thread: true });
     this.kills.register(this.taskId, policy.onOomKill);
     if (Atomics.load(ctl, CTL.OOM_FLAGS) & OOM_ENABLED) this.oom = new OomKiller();
@@ -131,6 +138,10 @@ export class PoolCore implements PageOwner, WaitHost {
   /** The pool's behavior (Pool.create({ behavior })), the same in every thread. */
   get behavior(): Behavior {
     return this.ctl[CTL.BEHAVIOR] === 1 ? 'linux-3.19' : 'linux-4.0';
+  }
+
+  updatePlain(): void {
+    this.plain = !this.debugChecks && !this.closed && this.fill < 0 && this.cachedWord >= 0;
   }
 
   /** Between wait slices: answer reclaim requests, and take a pending OOM kill. */

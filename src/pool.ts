@@ -37,6 +37,7 @@ import {
   pageTask,
   pageView,
   setPageTask,
+  takeForCache,
 } from './page.js';
 import type { Shrinker } from './shrinker.js';
 import { PAGE_SIZE, parseSize } from './size.js';
@@ -185,13 +186,41 @@ export class Pool {
    * ERR_WOULD_BLOCK on the main thread where it would have to wait.
    */
   alloc(gfp: GfpMask = GFP.KERNEL, order = 0): Page {
+    // The fast path, kept small enough to inline: a common mask, order 0,
+    // this thread's page cache holds a page, free pages are above LOW plus
+    // the reservations, and nothing special is in force (no kill pending,
+    // no scope, task or reservation ever entered, no debug option).
+    const core = this.#core;
+    const pcp = core.pcp;
+    if (
+      order === 0 &&
+      pcp !== null &&
+      pcp.count > 0 &&
+      (gfp === GFP.KERNEL || gfp === GFP.NOFS || gfp === GFP.NOIO || gfp === GFP.ATOMIC || gfp === GFP.NOWAIT) &&
+      !contextsUsed &&
+      core.plain
+    ) {
+      const ctl = core.ctl;
+      if (
+        (ctl[core.sigWord]! & TF.SIGPENDING) === 0 &&
+        ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
+        ctl[CTL.FREE_PAGES]! > ctl[CTL.WMARK_LOW]! + ctl[CTL.RESERVED]!
+      ) {
+        const i = --pcp.count;
+        const e = pcp.entries;
+        const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
+        ctl[core.cachedWord] = i;
+        return page;
+      }
+    }
+    return this.#allocSlow(gfp, order);
+  }
+
+  #allocSlow(gfp: GfpMask, order: number): Page {
     const core = this.#core;
     if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
     if (order !== 0) checkOrder(order, core.maxOrder);
-    // Nothing special in force (no kill pending, no scope, task or
-    // reservation ever entered, no fault injection or lockdep): straight
-    // to the fast path, which is most allocations.
     if (!contextsUsed && !core.debugChecks && (core.ctl[core.sigWord]! & TF.SIGPENDING) === 0) {
       const page = this.#fast(gfp & ~GFP.RESERVE, order, 0);
       if (page !== null) return page;
@@ -309,6 +338,33 @@ export class Pool {
 
   /** Returns a page to the pool. */
   free(page: Page): void {
+    // The fast path: a live order-0 page of this thread's own task goes
+    // into the page cache, unless another thread waits for memory or asked
+    // for caches to be drained, or a debug option is on.
+    const core = this.#core;
+    const pcp = core.pcp;
+    if (pcp !== null && pcp.count < pcp.high && core.plain && core.inReclaim === 0) {
+      const ctl = core.ctl;
+      if (
+        ctl[CTL.WAITERS] === 0 &&
+        ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
+        (ctl[core.sigWord]! & TF.SIGPENDING) === 0
+      ) {
+        const gen = takeForCache(page, core);
+        if (gen >= 0) {
+          const i = pcp.count++;
+          pcp.entries[2 * i] = page.pfn;
+          pcp.entries[2 * i + 1] = gen;
+          pcp.views[i] = pageView(page);
+          ctl[core.cachedWord] = i + 1;
+          return;
+        }
+      }
+    }
+    this.#freeSlow(page);
+  }
+
+  #freeSlow(page: Page): void {
     const core = this.#core;
     if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
     checkPage(page, core);
@@ -426,6 +482,7 @@ export class Pool {
     this.#slot();
     this.#core.faults = options === null ? null : new FaultInjector(options);
     this.#core.debugChecks = this.#core.faults !== null || this.#core.lockdep;
+    this.#core.updatePlain();
   }
 
   /**
@@ -477,6 +534,7 @@ export class Pool {
     core.psi.taskStop();
     const returned = native.detach(core.slot);
     core.closed = true;
+    core.updatePlain();
     if (core.pcp !== null) {
       core.pcp.count = 0;  // the detach returned them with the rest of this thread's pages
       core.publishCached();
