@@ -43,6 +43,14 @@ export class Pcp {
     this.#refs = new Int32Array(3 * (high + batch + 1));
   }
 
+  /** A freed page onto the top of the stash (the caller checks `high`). */
+  push(pfn: number, gen: number, view: Uint8Array | undefined): void {
+    const i = this.count++;
+    this.entries[2 * i] = pfn;
+    this.entries[2 * i + 1] = gen;
+    this.views[i] = view;
+  }
+
   /** One bulk allocation of `batch` pages onto the stash; false if the zone refused. */
   refill(slot: number, allocFlags: number): boolean {
     const n = Math.min(this.batch, this.high - this.count);

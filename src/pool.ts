@@ -6,16 +6,13 @@
  */
 import { CONTROL_BYTES, CTL } from './control.js';
 import { PoolCore } from './core.js';
+import { resolveCreate } from './create.js';
 import {
   type AllocAsyncOptions,
   type AttachOptions,
   asyncSignal,
-  checkBool,
   checkOrder,
-  DEFAULT_SIZE,
   type PoolOptions,
-  resolveBehavior,
-  resolveOom,
   resolvePcp,
   resolvePolicy,
 } from './options.js';
@@ -23,7 +20,7 @@ import { acquire, checkReserveArgs, currentReservation, Reservation, type Reserv
 import { Mempool, type MempoolOptions } from './mempool.js';
 import { Task, type TaskOptions } from './task.js';
 import { currentTaskId, TF } from './tasks.js';
-import { AllocError, BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from './errors.js';
+import { AllocError, BadPageError, InvalidArgTypeError, NofailError, PoolClosedError } from './errors.js';
 import { FaultInjector, type FaultInjectOptions } from './faultinject.js';
 import { applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, validateGfp } from './gfp.js';
 import { ALLOC, GEN_SCALE, native } from './native.js';
@@ -40,12 +37,11 @@ import {
   takeForCache,
 } from './page.js';
 import type { Shrinker } from './shrinker.js';
-import { PAGE_SIZE, parseSize } from './size.js';
 import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
 import { contextsUsed } from './context.js';
 import { checkFsReclaim } from './lockdep.js';
 import { checkPoison, POISON_BYTE } from './poison.js';
-import { allocSlowpath, STALL_WARN_MS } from './slowpath.js';
+import { allocSlowpath } from './slowpath.js';
 import { collectStats, type PoolStats } from './stats.js';
 import { driveAsync, driveSync } from './wait.js';
 import { resolveWatermarks, type Watermarks } from './watermarks.js';
@@ -90,55 +86,9 @@ export class Pool {
 
   /** Creates a pool in this thread; other threads attach with `Pool.attach(pool.handle)`. */
   static create(options: PoolOptions = {}): Pool {
-    if (options === null || typeof options !== 'object') {
-      throw new InvalidArgTypeError(`options must be an object; received ${options === null ? 'null' : typeof options}`);
-    }
-    const bytes = parseSize(options.size ?? DEFAULT_SIZE, 'size');
-    const pages = Math.ceil(bytes / PAGE_SIZE);
-    if (pages < 1 || pages > 2 ** 29 - 1) {
-      throw new OutOfRangeError(`size must be from 4096 bytes to 2 TiB; received ${options.size}`);
-    }
-    const maxOrder = options.maxOrder ?? 10;
-    if (typeof maxOrder !== 'number') throw new InvalidArgTypeError('maxOrder must be a number');
-    if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > 15) {
-      throw new OutOfRangeError(`maxOrder must be an integer from 0 to 15; received ${maxOrder}`);
-    }
-    const wm = resolveWatermarks(options.watermarks, pages);
-    const zero = checkBool(options.zeroOnFree, 'zeroOnFree');
-    const poison = checkBool(options.poison, 'poison');
-    if (zero && poison) throw new OutOfRangeError('zeroOnFree and poison are exclusive: a poisoned page cannot also be zeroed');
-    const flags =
-      (checkBool(options.populate, 'populate') ? 1 : 0) |
-      (checkBool(options.mlock, 'mlock') ? 2 : 0) |
-      (checkBool(options.hugepages, 'hugepages') ? 4 : 0) |
-      (zero ? 8 : 0) |
-      (poison ? 16 : 0);
-    let releaseOrder = -1;
-    if (options.releaseFreedOrder !== undefined) {
-      const r = options.releaseFreedOrder;
-      if (typeof r !== 'number') throw new InvalidArgTypeError(`releaseFreedOrder must be a number; received ${typeof r}`);
-      if (!Number.isInteger(r) || r < 0 || r > maxOrder) {
-        throw new OutOfRangeError(`releaseFreedOrder must be an integer from 0 to ${maxOrder} (maxOrder); received ${r}`);
-      }
-      releaseOrder = r;
-    }
-    resolvePcp(options.pcp);
-    resolvePolicy(options);
-    const behavior = resolveBehavior(options.behavior);
-    const oom = resolveOom(options.oom);
-    const control = new SharedArrayBuffer(CONTROL_BYTES);
-    const ctl = new Int32Array(control);
-    ctl[CTL.BEHAVIOR] = behavior;
-    [ctl[CTL.OOM_FLAGS], ctl[CTL.OOM_VICTIM_TIMEOUT_MS], ctl[CTL.OOM_REAPER_DELAY_MS]] = oom;
-    ctl[CTL.FILL_ON_FREE] = poison ? POISON_BYTE : zero ? 0 : -1;
-    const stall = options.stallWarnMs ?? STALL_WARN_MS;
-    if (typeof stall !== 'number' || !Number.isInteger(stall) || stall < 1 || stall > 2 ** 31 - 1) {
-      throw new OutOfRangeError(`stallWarnMs must be a positive integer number of milliseconds; received ${String(stall)}`);
-    }
-    ctl[CTL.STALL_WARN_MS] = stall;
-    ctl[CTL.LOCKDEP] = checkBool(options.lockdep, 'lockdep') || process.env.NOFAIL_LOCKDEP === '1' ? 1 : 0;
-    const r = native.create(pages * PAGE_SIZE, maxOrder, wm.min, wm.low, wm.high, flags, releaseOrder, ctl);
-    const pool = new Pool(r, control, options);
+    const c = resolveCreate(options);
+    const r = native.create(c.bytes, c.maxOrder, c.wm.min, c.wm.low, c.wm.high, c.flags, c.releaseOrder, c.ctl);
+    const pool = new Pool(r, c.control, options);
     // PSI averages are sampled every 2 s (an unref'd timer on the creating thread).
     pool.#stopSampler = pool.#core.psi.startSampler();
     return pool;
@@ -352,11 +302,8 @@ export class Pool {
       ) {
         const gen = takeForCache(page, core);
         if (gen >= 0) {
-          const i = pcp.count++;
-          pcp.entries[2 * i] = page.pfn;
-          pcp.entries[2 * i + 1] = gen;
-          pcp.views[i] = pageView(page);
-          ctl[core.cachedWord] = i + 1;
+          pcp.push(page.pfn, gen, pageView(page));
+          ctl[core.cachedWord] = pcp.count;
           return;
         }
       }
@@ -381,10 +328,7 @@ export class Pool {
       core.ctl[CTL.DRAIN_GEN] === pcp.drainSeen
     ) {
       markFreed(page);
-      const i = pcp.count++;
-      pcp.entries[2 * i] = page.pfn;
-      pcp.entries[2 * i + 1] = pageGen(page);
-      pcp.views[i] = pageView(page);
+      pcp.push(page.pfn, pageGen(page), pageView(page));
       if (pcp.count > pcp.high) pcp.drain(core.slot, pcp.batch);
       core.publishCached();
       return;
