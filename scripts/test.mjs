@@ -45,6 +45,30 @@ if (existsSync(json)) {
 }
 rmSync(dir, { recursive: true, force: true });
 
+// 2b. The allocator tests again against the debug build of the addon, whose
+// core checks every accounting identity on every operation (STYLE habit 5).
+if (args.length === 0) {
+  const built = spawnSync('npm', ['run', '--silent', 'build:debug'], { encoding: 'utf8' });
+  if (built.status !== 0) {
+    console.error(`debug build failed:\n${(built.stderr ?? '').slice(-3000)}`);
+    failed++;
+  } else {
+    const dbgJson = join(mkdtempSync(join(tmpdir(), 'nofail-debug-')), 'vitest.json');
+    run('npx', ['vitest', 'run', 'test/native/1', 'test/native/2', 'test/native/3', 'test/workers/4', '--reporter=dot', '--reporter=json', `--outputFile.json=${dbgJson}`], {
+      env: { ...process.env, NOFAIL_BUILD: 'Debug' },
+    });
+    if (existsSync(dbgJson)) {
+      const r = JSON.parse(readFileSync(dbgJson, 'utf8'));
+      console.log(`debug build: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+      passed += r.numPassedTests;
+      failed += r.numFailedTests;
+    } else {
+      console.error('vitest (debug build) produced no report');
+      failed++;
+    }
+  }
+}
+
 // 3. C++ core tests (only for a full run)
 if (args.length === 0) {
   const hasCmake = spawnSync('cmake', ['--version']).status === 0;
