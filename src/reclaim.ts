@@ -52,10 +52,6 @@ export class Reclaim {
     this.#core = core;
   }
 
-  get shrinkerCount(): number {
-    return this.#entries.length;
-  }
-
   register(s: Shrinker): () => void {
     const e = new ShrinkerEntry(s);
     this.#entries.push(e);
