@@ -120,6 +120,16 @@ Status Zone::freeLocked(uint32_t pfn, unsigned order, uint32_t gen, uint32_t* ow
   return Status::kOk;
 }
 
+void Zone::freeRunLocked(uint32_t start, unsigned k, uint32_t* mergedPfn, unsigned* mergedOrder) {
+  const uint32_t count = 1u << k;
+  // The head rule: inside the run only `start` stays a head.
+  for (uint32_t t = 1; t < count; ++t) buddy_.metaMut(start + t) = PageMeta::tail();
+  buddy_.metaMut(start) = PageMeta::make(PageState::kAllocated, k, 0, 0);
+  buddy_.giveLocked(start, k, mergedPfn, mergedOrder);
+  bump(counters_.frees, count);
+  bump(counters_.pgfree, count);
+}
+
 Status Zone::setOwnerLocked(uint32_t pfn, unsigned order, uint32_t gen, uint32_t newOwner,
                             uint32_t* oldOwner) {
   const Status s = checkAllocatedLocked(pfn, order, gen);

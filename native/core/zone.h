@@ -78,6 +78,11 @@ class Zone {
   static constexpr uint32_t kAnyGen = 0xffffffffu;
   Status freeLocked(uint32_t pfn, unsigned order, uint32_t gen, uint32_t* owner,
                     uint32_t* mergedPfn, unsigned* mergedOrder);
+  // Frees 2^k order-0 blocks at start..start+2^k-1 as one order-k block:
+  // one merge chain instead of 2^k. The caller has validated every page as
+  // an allocated order-0 head (and settled the ledger). Counts 2^k frees.
+  void freeRunLocked(uint32_t start, unsigned k, uint32_t* mergedPfn, unsigned* mergedOrder);
+
   // Validates without changing anything (used before a bulk free commits).
   Status checkAllocatedLocked(uint32_t pfn, unsigned order, uint32_t gen) const;
   // Changes the owner of an allocated head (cross-thread hand-over).

@@ -1,5 +1,6 @@
 #include "pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -130,11 +131,47 @@ int64_t Pool::allocBulk(uint32_t n, unsigned order, uint32_t allocFlags, uint32_
   return n;
 }
 
+// The common bulk free — a page cache draining a batch of order-0 pages,
+// often neighbours carved from one block — in one pass: validate every
+// entry, sort, and free each aligned run of 2^k pages as one order-k block
+// (one merge chain per run rather than per page). Anything unusual (a bad
+// entry, a duplicate, another order, release on free) returns false before
+// changing anything, and the caller frees entry by entry, which reports
+// exactly where it stopped.
+bool Pool::freeBatchOrder0Locked(const BlockRef* refs, uint32_t n) {
+  constexpr uint32_t kMaxBatch = 1024;
+  if (n < 8 || n > kMaxBatch || config_.releaseOrder >= 0) return false;
+  uint32_t pfns[kMaxBatch];
+  for (uint32_t i = 0; i < n; ++i) {
+    if (refs[i].order != 0 || refs[i].gen > kGenMask) return false;
+    if (zone_.checkAllocatedLocked(refs[i].pfn, 0, refs[i].gen) != Status::kOk) return false;
+    pfns[i] = refs[i].pfn;
+  }
+  std::sort(pfns, pfns + n);
+  for (uint32_t i = 1; i < n; ++i) {
+    if (pfns[i] == pfns[i - 1]) return false;  // a double free inside the batch
+  }
+  for (uint32_t i = 0; i < n; ++i) ledger_.chargeLocked(zone_.meta(pfns[i]).owner(), -1);
+  for (uint32_t i = 0; i < n;) {
+    const uint32_t start = pfns[i];
+    unsigned k = 0;
+    // Sorted and unique: the run is whole when its last page is where it should be.
+    while (k < zone_.maxOrder() && (start & ((2u << k) - 1)) == 0 && i + (2u << k) <= n &&
+           pfns[i + (2u << k) - 1] == start + (2u << k) - 1) {
+      ++k;
+    }
+    zone_.freeRunLocked(start, k, nullptr, nullptr);
+    i += 1u << k;
+  }
+  return true;
+}
+
 Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
   Status s = Status::kOk;
   uint32_t i = 0;
   {
     Guard<RankedLock> g(zoneLock_);
+    if (freeBatchOrder0Locked(refs, n)) i = n;
     for (; i < n; ++i) {
       // gen is checked here because kAnyGen (all ones) would skip the check.
       if (refs[i].order > zone_.maxOrder() || refs[i].gen > kGenMask) {

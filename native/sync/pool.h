@@ -101,6 +101,7 @@ class Pool {
  private:
   explicit Pool(const PoolConfig& config, uint32_t nrPages);
   Status freeLocked(uint32_t pfn, unsigned order, uint32_t gen);
+  bool freeBatchOrder0Locked(const BlockRef* refs, uint32_t n);
   void debugCheckLocked();
 
   const PoolConfig config_;

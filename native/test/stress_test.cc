@@ -236,4 +236,32 @@ TEST(per_thread_caches_on_every_thread_add_up) {
   CHECK_EQ(pool->zone().freePages(), static_cast<int64_t>(pool->zone().nrPages()));
 }
 
+TEST(bulk_free_of_a_batch_merges_runs_and_falls_back_on_a_bad_entry) {
+  PoolConfig c;
+  c.bytes = 1u << 20;  // 256 pages
+  std::string error;
+  auto pool = Pool::create(c, &error);
+  const uint32_t task = pool->createTask();
+  std::vector<int32_t> out(2 * 64);
+  CHECK_EQ(pool->allocBulk(64, 0, kAllocWmarkMin, task, out.data()), 64);
+  std::vector<BlockRef> refs;
+  for (int i = 63; i >= 0; --i) refs.push_back({static_cast<uint32_t>(out[2 * i]), 0, static_cast<uint32_t>(out[2 * i + 1])});
+  // A duplicate: nothing is freed by the fast path; entry by entry stops at the duplicate.
+  std::vector<BlockRef> dup(refs.begin(), refs.begin() + 10);
+  dup.push_back(refs[3]);
+  uint32_t done = 0;
+  // (A double free reads as kBadPage once the page has merged into a bigger free block.)
+  const Status st = pool->freeBulk(dup.data(), static_cast<uint32_t>(dup.size()), &done);
+  CHECK(st == Status::kDoubleFree || st == Status::kBadPage);
+  CHECK_EQ(done, 10u);
+  CHECK(pool->check() == nullptr);
+  // The rest, in reverse order: runs merge back into whole blocks.
+  CHECK(pool->freeBulk(refs.data() + 10, 54, &done) == Status::kOk);
+  CHECK_EQ(done, 54u);
+  CHECK(pool->check() == nullptr);
+  CHECK_EQ(pool->zone().freePages(), 256);
+  CHECK_EQ(pool->taskPages(task), 0);
+  CHECK_EQ(pool->zone().buddy().nrFree(8), 1u);
+}
+
 int main() { return check::runAll(); }
