@@ -5,7 +5,7 @@
  */
 import type { PoolCore } from './core.js';
 import { AllocError, BadPageError, InvalidArgTypeError, OutOfRangeError } from './errors.js';
-import { formatGfp, GFP, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
+import { allocFailureText, GFP, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
 import { ALLOC, native, TRANSIT_TASK } from './native.js';
 import { checkOrder } from './options.js';
 import { checkPage, makePage, markFreed, markLive, markMoved, type Page, type PageDescriptor, pageGen, setPageTask } from './page.js';
@@ -35,7 +35,7 @@ export function allocBulk(core: PoolCore, n: number, gfp: GfpMask, order: number
     core.drainOwn();
     r = native.allocBulk(core.slot, n, order, gfpToAllocFlags(gfp), task, out);
   }
-  if (r < 0) throw new AllocError(`page allocation failure: order:${order}, mode:${formatGfp(gfp)} (bulk of ${n})`, { order, gfp });
+  if (r < 0) throw new AllocError(`${allocFailureText(gfp, order)} (bulk of ${n})`, { order, gfp });
   const pages = new Array<Page>(n);
   for (let i = 0; i < n; i++) {
     const p = makePage(core, out[2 * i]!, order, out[2 * i + 1]!);

@@ -123,6 +123,11 @@ export function formatGfp(mask: GfpMask): string {
   return `0x${(mask >>> 0).toString(16)}(${parts.join('|')})`;
 }
 
+/** warn_alloc()'s text for a failed allocation: `page allocation failure: order:N, mode:0x…(…)`. */
+export function allocFailureText(gfp: GfpMask, order: number): string {
+  return `page allocation failure: order:${order}, mode:${formatGfp(gfp)}`;
+}
+
 /**
  * Rejects what the kernel rejects: a non-integer mask, unknown bits, and
  * NORETRY with NOFAIL (one says "fail early", the other "never fail").

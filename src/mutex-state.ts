@@ -118,7 +118,7 @@ export function isHeld(h: Held): boolean {
 }
 
 /** The "    at …" lines of a captured stack, without its header line. */
-export function framesOf(where: { stack?: string }): string {
+function framesOf(where: { stack?: string }): string {
   const s = where.stack ?? '';
   const nl = s.indexOf('\n');
   return nl < 0 ? '' : s.slice(nl + 1);

@@ -31,9 +31,7 @@ export interface PageDescriptor {
 const TOKEN = Symbol('nofail.page');
 
 // Accessors to Page's private fields for pool.ts, set in the static block.
-export let pageOwner: (p: Page) => PageOwner;
 export let pageGen: (p: Page) => number;
-export let isLivePage: (p: unknown) => p is Page;
 /** Checks a page may be freed or transferred by `owner`; throws the matching error. */
 export let checkPage: (p: unknown, owner: PageOwner) => asserts p is Page;
 export let markFreed: (p: Page) => void;
@@ -92,9 +90,7 @@ export class Page {
   }
 
   static {
-    pageOwner = (p) => p.#owner;
     pageGen = (p) => p.#gen;
-    isLivePage = (p): p is Page => typeof p === 'object' && p !== null && #state in p && p.#state === LIVE;
     checkPage = (p, owner): asserts p is Page => {
       if (typeof p !== 'object' || p === null || !(#state in p)) {
         throw new BadPageError('not a page handle of this pool (a forged or cloned object?)');

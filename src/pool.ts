@@ -22,7 +22,7 @@ import { Task, type TaskOptions } from './task.js';
 import { currentTaskId, TF } from './tasks.js';
 import { AllocError, BadPageError, InvalidArgTypeError, NofailError, PoolClosedError } from './errors.js';
 import { FaultInjector, type FaultInjectOptions } from './faultinject.js';
-import { applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, validateGfp } from './gfp.js';
+import { allocFailureText, applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, validateGfp } from './gfp.js';
 import { ALLOC, GEN_SCALE, native } from './native.js';
 import {
   checkPage,
@@ -278,7 +278,7 @@ export class Pool {
   }
 
   #failure(gfp: number, order: number): AllocError {
-    return new AllocError(`page allocation failure: order:${order}, mode:${formatGfp(gfp)}`, { order, gfp });
+    return new AllocError(allocFailureText(gfp, order), { order, gfp });
   }
 
   #injected(gfp: number, order: number): AllocError {

@@ -13,7 +13,7 @@
  * One algorithm, two ways to wait.
  */
 import type { PoolCore } from './core.js';
-import { COSTLY_ORDER, formatGfp, GFP, gfpToAllocFlags } from './gfp.js';
+import { allocFailureText, COSTLY_ORDER, formatGfp, GFP, gfpToAllocFlags } from './gfp.js';
 import { Kswapd, MAX_RECLAIM_RETRIES } from './kswapd.js';
 import { ALLOC, native } from './native.js';
 import { CTL } from './control.js';
@@ -173,7 +173,7 @@ export function* allocSlowpath(req: SlowpathRequest): Generator<Wait, number, vo
 
   // fail:
   core.vmstat.add('alloc_fail');
-  warn('alloc-failure', `page allocation failure: order:${order}, mode:${formatGfp(gfp)}`, { order, gfp }, { gfp });
+  warn('alloc-failure', allocFailureText(gfp, order), { order, gfp }, { gfp });
   return -1;
 }
 
