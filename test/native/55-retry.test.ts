@@ -8,7 +8,8 @@
  * (every attempt fails before the slow path) or a full pool and NOWAIT.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GFP, onWarning, type Page, Pool, type Warning } from '../../src/index.js';
+import { GFP, onWarning, Pool, type Warning } from '../../src/index.js';
+import { takeAll } from '../fixtures/pool.js';
 import { coreOf } from '../../src/pool.js';
 import { retryAlloc, retryAllocSync, RetryAllocError } from '../../src/retry.js';
 import { resetWarnings } from '../../src/warn.js';
@@ -32,17 +33,6 @@ function failingPool(options: Parameters<typeof Pool.create>[0] = {}): Pool {
   const pool = Pool.create({ size: 64 * 4096, ...options });
   pool.faultInject({ probability: 100, minOrder: 0, ignoreGfpWait: false, verbose: 0 });
   return pool;
-}
-
-function fill(pool: Pool): Page[] {
-  const held: Page[] = [];
-  for (;;) {
-    try {
-      held.push(pool.alloc(GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC));
-    } catch {
-      return held;
-    }
-  }
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error & { code: string } & Partial<RetryAllocError>> {
@@ -191,7 +181,7 @@ describe('fail_at_unmount: pool.close()', () => {
   it('ends a loop waiting inside the allocator with ERR_POOL_CLOSED', async () => {
     // A full pool and no OOM killer: a small KERNEL allocation waits in the slow path.
     const pool = Pool.create({ size: 32 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
-    fill(pool);
+    takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC);
     const failed = pool.stats().vmstat.alloc_fail;
     const p = rejection(retryAlloc(pool, GFP.KERNEL, { caller: 'xfs_trans_alloc' }));
     await new Promise((r) => setTimeout(r, 50));
@@ -217,7 +207,7 @@ describe('fail_at_unmount: pool.close()', () => {
 describe('success and errors that are not retried', () => {
   it('succeeds as soon as memory is freed', async () => {
     const pool = Pool.create({ size: 32 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
-    const held = fill(pool);
+    const held = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC);
     let done = false;
     const p = retryAlloc(pool, GFP.NOWAIT, { caller: 'waiter' }).then((page) => {
       done = true;
@@ -251,7 +241,7 @@ describe('success and errors that are not retried', () => {
 
   it('rethrows other errors from the pool at once', async () => {
     const pool = Pool.create({ size: 32 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
-    const held = fill(pool);
+    const held = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC);
     // A full pool, KERNEL, main thread, sync: the allocator itself would
     // have to wait and says ERR_WOULD_BLOCK; that is not ENOMEM.
     expectCode(() => retryAllocSync(pool, GFP.KERNEL, { maxRetries: 5 }), 'ERR_WOULD_BLOCK');

@@ -8,7 +8,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GFP, type Page, Pool } from '../../src/index.js';
+import { GFP, Pool } from '../../src/index.js';
+import { takeAll } from '../fixtures/pool.js';
+import { until } from '../fixtures/workers.js';
 
 const fixture = new URL('../fixtures/fault-worker.mjs', import.meta.url);
 const workers: Worker[] = [];
@@ -25,30 +27,11 @@ async function start(pool: Pool, scenario: string, pages: number) {
   return { w, messages };
 }
 
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function fill(pool: Pool): Page[] {
-  const held: Page[] = [];
-  for (;;) {
-    try {
-      held.push(pool.alloc(GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC));
-    } catch {
-      return held;
-    }
-  }
-}
-
 describe('worker faults', () => {
   it('terminated inside allocAsync: its pages come back and no waiter is left', async () => {
     const pool = Pool.create({ size: 256 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
     const { w } = await start(pool, 'async-wait', 100);
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     w.postMessage('go');
     await until(() => pool.stats().zoneinfo.waiters === 1, 5000);
     await w.terminate();
@@ -70,7 +53,7 @@ describe('worker faults', () => {
     await new Promise((r) => big.once('message', r));
     const locker = await start(pool, 'oom-lock', 0);
     await locker.w.terminate();
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     const page = await pool.allocAsync(GFP.KERNEL, 0, { timeoutMs: 5000 });
     expect(pool.stats().vmstat.oom_kill).toBe(1);
     pool.free(page);
@@ -80,7 +63,7 @@ describe('worker faults', () => {
   it('terminated while its shrinker runs for another thread: reclaim gives up after its bound, pages come back', async () => {
     const pool = Pool.create({ size: 256 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
     const { w, messages } = await start(pool, 'stuck-shrinker', 120);
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     // Our allocation asks the worker's shrinker, which blocks; we wait for
     // it at most REMOTE_TIMEOUT_MS per reclaim, and keep going.
     const pending = pool.allocAsync(GFP.KERNEL, 0, { timeoutMs: 10_000 });

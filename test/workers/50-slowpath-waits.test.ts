@@ -5,7 +5,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GFP, type Page, Pool } from '../../src/index.js';
+import { GFP, Pool } from '../../src/index.js';
+import { takeAll } from '../fixtures/pool.js';
+import { until } from '../fixtures/workers.js';
 
 const fixture = new URL('../fixtures/alloc-worker.mjs', import.meta.url);
 const workers: Worker[] = [];
@@ -19,34 +21,15 @@ function spawn(data: object): Worker {
   return w;
 }
 
-function fill(pool: Pool): Page[] {
-  const held: Page[] = [];
-  for (;;) {
-    try {
-      held.push(pool.alloc(GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC));
-    } catch {
-      return held;
-    }
-  }
-}
-
 const next = (w: Worker) => new Promise<any>((resolve, reject) => {
   w.once('message', resolve);
   w.once('error', reject);
 });
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
 describe('small NOFS allocations with nothing reclaimable', () => {
   it("fail with ENOMEM under behavior 'linux-3.19'", async () => {
     const pool = Pool.create({ size: 64 * 4096, behavior: 'linux-3.19', watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
-    const held = fill(pool);
+    const held = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC);
     expect(pool.stats().freePages).toBe(0);
     const w = spawn({ handle: pool.handle, scenario: 'alloc-once', gfp: GFP.NOFS });
     const r = await next(w);
@@ -62,7 +45,7 @@ describe('small NOFS allocations with nothing reclaimable', () => {
   it("wait under 'linux-4.0' and succeed when another thread frees a page (wake-up latency)", async () => {
     const n = 60;
     const pool = Pool.create({ size: 128 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
-    const held = fill(pool);
+    const held = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC);
     const w = spawn({ handle: pool.handle, scenario: 'alloc-loop', gfp: GFP.NOFS, count: n });
     const latencies: number[] = [];
     const arrivals: any[] = [];
@@ -87,7 +70,7 @@ describe('small NOFS allocations with nothing reclaimable', () => {
 
   it('NOFAIL waits instead of failing, even under fault injection', async () => {
     const pool = Pool.create({ size: 64 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
-    const held = fill(pool);
+    const held = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.NOMEMALLOC);
     const w = spawn({ handle: pool.handle, scenario: 'alloc-loop', gfp: GFP.KERNEL | GFP.NOFAIL | GFP.RETRY_MAYFAIL, count: 1 });
     const got = next(w);
     await until(() => pool.stats().zoneinfo.waiters > 0);

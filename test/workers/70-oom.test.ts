@@ -4,7 +4,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GFP, onWarning, type Page, Pool, type Warning } from '../../src/index.js';
+import { GFP, onWarning, Pool, type Warning } from '../../src/index.js';
+import { takeAll } from '../fixtures/pool.js';
 
 const fixture = new URL('../fixtures/oom-worker.mjs', import.meta.url);
 const workers: Worker[] = [];
@@ -32,17 +33,6 @@ async function spawn(pool: Pool, name: string, pages: number, extra: object = {}
   return { worker, task: first.task, exited, messages };
 }
 
-function fill(pool: Pool): Page[] {
-  const held: Page[] = [];
-  for (;;) {
-    try {
-      held.push(pool.alloc(GFP.NOWAIT | GFP.HIGH));
-    } catch {
-      return held;
-    }
-  }
-}
-
 function newPool(oom: object | boolean = true) {
   return Pool.create({ size: 1000 * 4096, maxOrder: 6, watermarks: { min: 10, low: 20, high: 30 }, pcp: false, oom });
 }
@@ -55,7 +45,7 @@ describe('the OOM killer', () => {
     const a = await spawn(pool, 'ten', 100);
     const b = await spawn(pool, 'thirty', 300);
     const c = await spawn(pool, 'fifty', 500);
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH);
     const page = await pool.allocAsync(GFP.KERNEL, 0, { timeoutMs: 10_000 });
     expect(await c.exited).toBe(137);
     expect(pool.stats().vmstat.oom_kill).toBe(1);
@@ -77,7 +67,7 @@ describe('the OOM killer', () => {
     const a = await spawn(pool, 'ten', 100);
     const b = await spawn(pool, 'thirty', 300);
     const c = await spawn(pool, 'fifty', 500, { oomScoreAdj: -1000 });
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH);
     const page = await pool.allocAsync(GFP.KERNEL, 0, { timeoutMs: 10_000 });
     expect(await b.exited).toBe(137);
     expect(pool.stats().vmstat.oom_kill).toBe(1);
@@ -91,7 +81,7 @@ describe('the OOM killer', () => {
     await spawn(pool, 'ten', 100);
     await spawn(pool, 'thirty', 300);
     const c = await spawn(pool, 'fifty', 500, { onKill: 'ignore' });
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH);
     await expect(pool.allocAsync(GFP.KERNEL, 0, { timeoutMs: 400 })).rejects.toMatchObject({ name: 'TimeoutError' });
     expect(pool.stats().vmstat.oom_kill).toBe(1);
     expect(pool.stats().vmstat.oom_invoked).toBeGreaterThan(1);
@@ -103,7 +93,7 @@ describe('the OOM killer', () => {
   it('NOFS, costly-order and RETRY_MAYFAIL callers never trigger a kill', async () => {
     const pool = newPool();
     await spawn(pool, 'fifty', 500);
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH);
     await expect(pool.allocAsync(GFP.NOFS, 0, { timeoutMs: 200 })).rejects.toMatchObject({ name: 'TimeoutError' });
     await expect(pool.allocAsync(GFP.KERNEL, 4)).rejects.toMatchObject({ code: 'ENOMEM' });
     await expect(pool.allocAsync(GFP.KERNEL | GFP.RETRY_MAYFAIL)).rejects.toMatchObject({ code: 'ENOMEM' });
@@ -116,7 +106,7 @@ describe('the OOM killer', () => {
   it('panicOnOom throws a fatal error instead of killing', async () => {
     const pool = newPool({ panicOnOom: true });
     await spawn(pool, 'fifty', 500);
-    const mine = fill(pool);
+    const mine = takeAll(pool, GFP.NOWAIT | GFP.HIGH);
     await expect(pool.allocAsync(GFP.KERNEL)).rejects.toMatchObject({ code: 'ERR_OOM_PANIC' });
     expect(pool.stats().vmstat.oom_kill).toBe(0);
     pool.freeBulk(mine);

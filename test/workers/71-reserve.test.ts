@@ -4,7 +4,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GFP, type Page, Pool } from '../../src/index.js';
+import { GFP, Pool } from '../../src/index.js';
+import { takeAll } from '../fixtures/pool.js';
 
 const fixture = new URL('../fixtures/reserve-worker.mjs', import.meta.url);
 const workers: Worker[] = [];
@@ -31,17 +32,6 @@ function spawn(pool: Pool, scenario: string, pages: number) {
   return { worker, messages, next };
 }
 
-function drain(pool: Pool, gfp: number): Page[] {
-  const got: Page[] = [];
-  for (;;) {
-    try {
-      got.push(pool.alloc(gfp));
-    } catch {
-      return got;
-    }
-  }
-}
-
 const newPool = () => Pool.create({ size: 1000 * 4096, maxOrder: 4, watermarks: { min: 100, low: 120, high: 140 }, pcp: false });
 
 describe('watermark reservations', () => {
@@ -49,11 +39,11 @@ describe('watermark reservations', () => {
     const pool = newPool();
     const r = pool.reserve(200);
     expect(pool.stats().reservedPages).toBe(200);
-    const mine = drain(pool, GFP.KERNEL | GFP.NORETRY);
+    const mine = takeAll(pool, GFP.KERNEL | GFP.NORETRY);
     expect(pool.stats().freePages).toBe(300); // min 100 + 200 reserved
     // GFP.RESERVE outside the reservation's scope grants nothing.
-    expect(drain(pool, GFP.KERNEL | GFP.NORETRY | GFP.RESERVE)).toHaveLength(0);
-    const used = r.run(() => drain(pool, GFP.KERNEL | GFP.NORETRY | GFP.RESERVE));
+    expect(takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.RESERVE)).toHaveLength(0);
+    const used = r.run(() => takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.RESERVE));
     expect(used).toHaveLength(200);
     expect(r.remaining).toBe(0);
     expect(pool.stats().freePages).toBe(100); // the pool is at min

@@ -5,18 +5,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { GFP, Mempool, type Page, Pool } from '../../src/index.js';
-
-function fill(pool: Pool): Page[] {
-  const held: Page[] = [];
-  for (;;) {
-    try {
-      held.push(pool.alloc(GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC));
-    } catch {
-      return held;
-    }
-  }
-}
+import { GFP, Mempool, Pool } from '../../src/index.js';
+import { takeAll } from '../fixtures/pool.js';
 
 describe('mempool', () => {
   it('tries the pool without reclaim, then the reserve, then the full mask; null for callers that cannot sleep', () => {
@@ -28,7 +18,7 @@ describe('mempool', () => {
     expect(mp.stats()).toMatchObject({ fromPool: 1, fromReserve: 0, currNr: 4 });
     // The pool is full but a shrinker could free memory: the reserve comes
     // first (no reclaim), then the full mask reclaims.
-    const cache = fill(pool);
+    const cache = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     let scans = 0;
     pool.registerShrinker({
       name: 'cache',
@@ -51,7 +41,7 @@ describe('mempool', () => {
     expect(scans).toBeGreaterThan(0);
     expect(mp.stats().fromFullMask).toBe(1);
     // A caller that cannot sleep gets null once everything is exhausted.
-    fill(pool);
+    takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     cache.length = 0;
     expect(mp.alloc(GFP.ATOMIC)).toBeNull();
     // free() refills the reserve first.
@@ -70,7 +60,7 @@ describe('mempool', () => {
   it('minNr elements are always obtainable by blocking callers while elements come back', async () => {
     const pool = Pool.create({ size: 128 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
     const mp = Mempool.create(pool, { minNr: 2 });
-    const hog = fill(pool);
+    const hog = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     expect(pool.stats().freePages).toBe(0);
     const run = (take: number) =>
       new Promise<any>((resolve, reject) => {

@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GFP, onWarning, type Page, Pool, SharedMutex, type Warning } from '../../src/index.js';
+import { eventually } from '../fixtures/workers.js';
 
 const fixture = new URL('../fixtures/deadlock-worker.mjs', import.meta.url);
 const workers: Worker[] = [];
@@ -26,15 +27,6 @@ interface Cast {
   bystander?: Worker;
   mine: Page[];
   stop: () => void;
-}
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
 }
 
 async function stage(oom: object, opts: { bystander?: boolean; reserve?: number } = {}): Promise<Cast> {
@@ -60,7 +52,7 @@ async function stage(oom: object, opts: { bystander?: boolean; reserve?: number 
   const victim = spawn('victim', { pages: 600 });
   const bystander = opts.bystander ? spawn('bystander', { pages: 200 }) : undefined;
   const holder = spawn('holder', { need: 40, reserve: opts.reserve ?? 0 });
-  await until(() => events.filter((e) => e.held !== undefined || e.locked).length === (opts.bystander ? 3 : 2), 10_000);
+  await eventually(() => events.filter((e) => e.held !== undefined || e.locked).length === (opts.bystander ? 3 : 2), 10_000);
   // Everything else is taken, so the holder's transaction finds nothing free.
   const mine: Page[] = [];
   for (;;) {
@@ -71,7 +63,7 @@ async function stage(oom: object, opts: { bystander?: boolean; reserve?: number 
     }
   }
   victim.postMessage('go');
-  await until(() => mutex.waiters > 0, 5000);
+  await eventually(() => mutex.waiters > 0, 5000);
   holder.postMessage('go');
   return { pool, mutex, events, warnings, holder, victim, bystander, mine, stop };
 }
@@ -88,7 +80,7 @@ describe('the 2015 TIF_MEMDIE deadlock', () => {
   it('with a cooperative kill only, nothing moves: the victim is blocked on the lock the looping allocator holds', async () => {
     const c = await stage({ reaper: false });
     const t = trigger(c, 2500);
-    const stalled = await until(() => c.warnings.some((w) => w.kind === 'alloc-stall'), 8000);
+    const stalled = await eventually(() => c.warnings.some((w) => w.kind === 'alloc-stall'), 8000);
     await t;
     c.stop();
     const s = c.pool.stats();
@@ -105,27 +97,27 @@ describe('the 2015 TIF_MEMDIE deadlock', () => {
   it('the OOM reaper takes the stuck victim\'s pages, and the transaction commits', async () => {
     const c = await stage({ reaper: true, reaperDelayMs: 300 });
     void trigger(c, 5000);
-    expect(await until(() => c.events.some((e) => e.committed), 8000)).toBe(true);
+    expect(await eventually(() => c.events.some((e) => e.committed), 8000)).toBe(true);
     c.stop();
     expect(c.pool.stats().vmstat.oom_reaped).toBeGreaterThan(0);
-    expect(await until(() => c.events.some((e) => e.role === 'victim' && e.exit === 137), 5000)).toBe(true);
+    expect(await eventually(() => c.events.some((e) => e.role === 'victim' && e.exit === 137), 5000)).toBe(true);
   });
 
   it("Weiner's victim timeout recovers too — by killing a bystander", async () => {
     const c = await stage({ reaper: false, victimTimeoutMs: 500 }, { bystander: true });
     void trigger(c, 5000);
-    expect(await until(() => c.events.some((e) => e.committed), 8000)).toBe(true);
+    expect(await eventually(() => c.events.some((e) => e.committed), 8000)).toBe(true);
     c.stop();
     expect(c.pool.stats().vmstat.oom_kill).toBeGreaterThanOrEqual(2);
-    expect(await until(() => c.events.some((e) => e.role === 'bystander' && e.exit === 137), 5000)).toBe(true);
+    expect(await eventually(() => c.events.some((e) => e.role === 'bystander' && e.exit === 137), 5000)).toBe(true);
   });
 
   it('with a reservation taken before the mutex, the situation never arises', async () => {
     const c = await stage({ reaper: false }, { reserve: 60 });
-    expect(await until(() => c.events.some((e) => e.committed), 3000)).toBe(true);
+    expect(await eventually(() => c.events.some((e) => e.committed), 3000)).toBe(true);
     c.stop();
     expect(c.pool.stats().vmstat.oom_kill).toBe(0);
     expect(c.warnings.some((w) => w.kind === 'alloc-stall')).toBe(false);
-    expect(await until(() => c.events.some((e) => e.survived), 3000)).toBe(true);
+    expect(await eventually(() => c.events.some((e) => e.survived), 3000)).toBe(true);
   });
 });
