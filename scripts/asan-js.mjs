@@ -20,6 +20,7 @@
 //
 // Ends with the plain closing line "N passed, N failed". Extra arguments
 // go to vitest, e.g. `npm run test:asan-js -- test/native`.
+import { vitestCounts } from './vitest-counts.mjs';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,19 +108,7 @@ run(
 );
 const testSecs = ((Date.now() - tTests) / 1000).toFixed(1);
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-if (existsSync(json)) {
-  const r = JSON.parse(readFileSync(json, 'utf8'));
-  passed += r.numPassedTests;
-  failed += r.numFailedTests;
-  skipped += r.numPendingTests + (r.numTodoTests ?? 0);
-  for (const f of r.testResults) if (f.status === 'failed' && f.assertionResults.length === 0) failed++;
-} else {
-  console.error('vitest produced no report');
-  failed++;
-}
+let { passed, failed, skipped } = vitestCounts(json);
 rmSync(tmp, { recursive: true, force: true });
 
 const reports = readdirSync(logs);

@@ -9,11 +9,18 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vitestCounts } from './vitest-counts.mjs';
 
 const args = process.argv.slice(2);
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+
+function add(c) {
+  passed += c.passed;
+  failed += c.failed;
+  skipped += c.skipped;
+}
 
 function run(cmd, argv, opts = {}) {
   const r = spawnSync(cmd, argv, { stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8', ...opts });
@@ -32,17 +39,7 @@ if (tsc.status !== 0) {
 const dir = mkdtempSync(join(tmpdir(), 'nofail-test-'));
 const json = join(dir, 'vitest.json');
 run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`, ...args]);
-if (existsSync(json)) {
-  const r = JSON.parse(readFileSync(json, 'utf8'));
-  passed += r.numPassedTests;
-  failed += r.numFailedTests;
-  skipped += r.numPendingTests + (r.numTodoTests ?? 0);
-  // A file that failed to load counts as a failure even with no test in it.
-  for (const f of r.testResults) if (f.status === 'failed' && f.assertionResults.length === 0) failed++;
-} else {
-  console.error('vitest produced no report');
-  failed++;
-}
+add(vitestCounts(json));
 rmSync(dir, { recursive: true, force: true });
 
 // 2b. The allocator tests again against the debug build of the addon, whose
@@ -57,15 +54,9 @@ if (args.length === 0) {
     run('npx', ['vitest', 'run', 'test/native/1', 'test/native/2', 'test/native/3', 'test/workers/4', '--reporter=dot', '--reporter=json', `--outputFile.json=${dbgJson}`], {
       env: { ...process.env, NOFAIL_BUILD: 'Debug' },
     });
-    if (existsSync(dbgJson)) {
-      const r = JSON.parse(readFileSync(dbgJson, 'utf8'));
-      console.log(`debug build: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
-      passed += r.numPassedTests;
-      failed += r.numFailedTests;
-    } else {
-      console.error('vitest (debug build) produced no report');
-      failed++;
-    }
+    const c = vitestCounts(dbgJson, 'vitest (debug build)');
+    console.log(`debug build: ${c.passed} passed, ${c.failed} failed`);
+    add(c);
   }
 }
 
