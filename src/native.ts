@@ -66,7 +66,7 @@ export interface NativeAddon {
   taskLive(slot: number, task: number): boolean;
   setWatermarks(slot: number, min: number, low: number, high: number): void;
   addReserved(slot: number, delta: number): number;
-  tryReserve(slot: number, n: number): boolean;
+  tryReserve(slot: number, n: number, level: number): boolean;
   stats(slot: number, out: Float64Array): void;
   check(slot: number): string | null;
 }

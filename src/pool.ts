@@ -16,7 +16,7 @@ import {
   resolvePcp,
   resolvePolicy,
 } from './options.js';
-import { acquire, checkReserveArgs, currentReservation, Reservation, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
+import { acquire, checkReserveArgs, currentReservation, Reservation, tryWatermark, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
 import { Mempool, type MempoolOptions } from './mempool.js';
 import { Task, type TaskOptions } from './task.js';
 import { currentTaskId, TF } from './tasks.js';
@@ -401,7 +401,7 @@ export class Pool {
   reserve(pages: number, options: ReserveOptions = {}): Reservation {
     const r = checkReserveArgs(this.#core, pages, options);
     // Memory is plentiful: one native call, no waiting machinery.
-    if (r.mode === 'watermark' && native.tryReserve(this.#core.slot, r.pages)) {
+    if (r.mode === 'watermark' && tryWatermark(this.#core, r.pages)) {
       return new Reservation(this.#core, r.pages, 'watermark', null);
     }
     return driveSync(this.#core, acquire(this.#core, r.pages, r.mode, options.timeoutMs));

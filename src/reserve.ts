@@ -176,7 +176,7 @@ export function* acquire(core: PoolCore, pages: number, mode: ReservationMode, t
   let waited = false;
   for (;;) {
     const seq = Atomics.load(core.ctl, CTL.FREE_SEQ);
-    if (tokens === null ? native.tryReserve(core.slot, pages) : takeTokens(core, pages, tokens)) {
+    if (tokens === null ? tryWatermark(core, pages) : takeTokens(core, pages, tokens)) {
       return new Reservation(core, pages, mode, tokens);
     }
     if (!waited) {
@@ -192,7 +192,7 @@ export function* acquire(core: PoolCore, pages: number, mode: ReservationMode, t
     } finally {
       core.psi.stallLeave();
     }
-    if (tokens === null ? native.tryReserve(core.slot, pages) : takeTokens(core, pages, tokens)) {
+    if (tokens === null ? tryWatermark(core, pages) : takeTokens(core, pages, tokens)) {
       return new Reservation(core, pages, mode, tokens);
     }
     core.drainAll();
@@ -200,6 +200,14 @@ export function* acquire(core: PoolCore, pages: number, mode: ReservationMode, t
     if (left <= 0) throw new DOMException(`reserving ${pages} pages timed out after ${timeoutMs} ms`, 'TimeoutError');
     yield { word: CTL.FREE_SEQ, expect: seq, ms: Math.min(left, 50), forMemory: true, why: `reserving ${pages} pages` };
   }
+}
+
+/**
+ * Watermark mode: reserved only while free pages stay above MIN plus every
+ * reservation — the reservation is pages the allocator could hand out now.
+ */
+export function tryWatermark(core: PoolCore, pages: number): boolean {
+  return native.tryReserve(core.slot, pages, ALLOC.WMARK_MIN);
 }
 
 /** Token mode: the pages themselves, all or none, above min + the other reservations. */

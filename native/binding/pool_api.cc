@@ -247,15 +247,19 @@ napi_value AddReserved(napi_env env, napi_callback_info info) {
   return makeNumber(env, static_cast<double>(r));
 }
 
-// tryReserve(slot, n) -> whether n pages were reserved (free stays above min + reservations)
+// tryReserve(slot, n, level) -> whether n pages were reserved (free stays
+// above the level's mark + reservations)
 napi_value TryReserve(napi_env env, napi_callback_info info) {
-  Args<2> args;
-  if (!args.ok(env, info, 2)) return nullptr;
+  Args<3> args;
+  if (!args.ok(env, info, 3)) return nullptr;
   Attachment* a = readSlot(env, args.data, args.argv[0]);
-  uint64_t n;
-  if (!a || !readIndex(env, args.argv[1], "n", a->pool->zone().nrPages(), &n)) return nullptr;
+  uint64_t n, level;
+  if (!a || !readIndex(env, args.argv[1], "n", a->pool->zone().nrPages(), &n) ||
+      !readIndex(env, args.argv[2], "level", kAllocWmarkHigh, &level)) {
+    return nullptr;
+  }
   napi_value v;
-  napi_get_boolean(env, a->pool->tryReserve(static_cast<int64_t>(n), a->task), &v);
+  napi_get_boolean(env, a->pool->tryReserve(static_cast<int64_t>(n), static_cast<unsigned>(level), a->task), &v);
   return v;
 }
 

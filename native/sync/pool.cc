@@ -270,10 +270,10 @@ int64_t Pool::addReserved(int64_t delta, uint32_t task) {
   return zone_.reserved();
 }
 
-bool Pool::tryReserve(int64_t n, uint32_t task) {
+bool Pool::tryReserve(int64_t n, unsigned level, uint32_t task) {
   Guard<RankedLock> g(zoneLock_);
   if (!ledger_.liveLocked(task)) return false;
-  if (zone_.freePages() - n <= zone_.wmark(kAllocWmarkMin) + zone_.reserved()) return false;
+  if (zone_.freePages() - n <= zone_.effectiveMark(level, 0)) return false;  // mark + reservations
   ledger_.reserveLocked(task, n);
   zone_.addReserved(n);
   control_.publishReserved(zone_.reserved());

@@ -79,11 +79,12 @@ class Pool {
   // The reservation counter, charged to `task` so that a task's
   // reservations end with it (reclaimTask with retire).
   int64_t addReserved(int64_t delta, uint32_t task);
-  // A watermark reservation (Chinner, 2015): raise every watermark by n
-  // pages, but only while free pages stay above min + all reservations, so
-  // a reservation is never promised pages that are not there. Returns
-  // whether it was taken.
-  bool tryReserve(int64_t n, uint32_t task);
+  // A watermark reservation (Chinner, 2015), atomically: raise every
+  // watermark by n pages if free pages minus n stay above `level`'s mark
+  // plus every reservation already taken, so a reservation is never
+  // promised pages that are not there. Which level is the caller's policy.
+  // Returns whether it was taken.
+  bool tryReserve(int64_t n, unsigned level, uint32_t task);
 
   // The full identity check; nullptr when everything adds up.
   const char* check();

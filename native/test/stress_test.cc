@@ -131,7 +131,7 @@ void observer(Pool& pool, uint32_t task, const std::vector<uint32_t>& tasks, con
       if (held > 0) {
         if (pool.addReserved(-held, task) < 0) badFrees.fetch_add(1);
         held = 0;
-      } else if (pool.tryReserve(16, task)) {
+      } else if (pool.tryReserve(16, kAllocWmarkMin, task)) {
         held = 16;
       }
     }
