@@ -170,14 +170,27 @@ export function resolvePcp(option: unknown): { batch: number; high: number } | f
 }
 
 
-export function asyncSignal(o: AllocAsyncOptions): AbortSignal | undefined {
+/**
+ * Validates the options of an async wait and returns what makes its
+ * AbortSignal. The signal is made only when the caller is about to wait:
+ * AbortSignal.timeout() arms a timer, which an allocation served by the
+ * fast path (nearly all of them) should not pay for. The timeout still
+ * counts from this call.
+ */
+export function asyncSignal(o: AllocAsyncOptions): () => AbortSignal | undefined {
   if (o === null || typeof o !== 'object') throw new InvalidArgTypeError('options must be an object');
   const { signal, timeoutMs } = o;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgTypeError('options.signal must be an AbortSignal');
-  if (timeoutMs === undefined) return signal;
+  if (timeoutMs === undefined) return () => signal;
   if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
     throw new OutOfRangeError(`options.timeoutMs must be a finite number >= 0; received ${String(timeoutMs)}`);
   }
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  const start = performance.now();
+  return () => {
+    // AbortSignal.timeout() wants whole milliseconds (a fraction rounds up),
+    // and timers above 2^31 - 1 ms fire at once, so longer ones are capped.
+    const left = Math.max(0, timeoutMs - (performance.now() - start));
+    const timeout = AbortSignal.timeout(Math.min(Math.ceil(left), 2 ** 31 - 1));
+    return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  };
 }

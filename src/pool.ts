@@ -38,11 +38,13 @@ import {
 } from './page.js';
 import type { Shrinker } from './shrinker.js';
 import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
+import { bufferOf, checkBufferSize, orderForSize, PoolBuffer } from './buffer.js';
+import { formatMetrics, type MetricsOptions } from './metrics.js';
 import { contextsUsed } from './context.js';
 import { checkFsReclaim } from './lockdep.js';
 import { checkPoison, POISON_BYTE } from './poison.js';
 import { allocSlowpath } from './slowpath.js';
-import { collectStats, type PoolStats } from './stats.js';
+import { collectPressure, collectStats, type PoolPressure, type PoolStats } from './stats.js';
 import { driveAsync, driveSync } from './wait.js';
 import { resolveWatermarks, type Watermarks } from './watermarks.js';
 
@@ -199,14 +201,14 @@ export class Pool {
     if (core.closed) throw new PoolClosedError();
     validateGfp(gfp);
     checkOrder(order, core.maxOrder);
-    const signal = asyncSignal(options);
-    signal?.throwIfAborted();
+    const makeSignal = asyncSignal(options);
+    options.signal?.throwIfAborted();
     const a = this.#prologue(gfp, order);
     if (a.page !== null) return a.page;
     try {
       const page = this.#fast(a.gfp, order, a.task);
       if (page !== null) return page;
-      const v = await driveAsync(core, allocSlowpath(this.#request(a.gfp, order, a.scope, a.task)), signal);
+      const v = await driveAsync(core, allocSlowpath(this.#request(a.gfp, order, a.scope, a.task)), makeSignal());
       if (v < 0) throw this.#failure(a.gfp, order);
       return this.#page(v, order, a.gfp, a.task);
     } catch (e) {
@@ -370,6 +372,42 @@ export class Pool {
   stats(): PoolStats {
     return collectStats(this.#core, this.#stats);
   }
+
+  /** Free and reserved pages, watermarks and PSI: the cheap part of stats(), for per-request admission checks. */
+  pressure(): PoolPressure {
+    return collectPressure(this.#core, this.#stats);
+  }
+
+  /**
+   * The pool's state in Prometheus text exposition format (version 0.0.4):
+   * pages by state, watermarks, vmstat counters, PSI and OOM kills.
+   */
+  metrics(options: MetricsOptions = {}): string {
+    return formatMetrics(this.stats(), options);
+  }
+
+  /**
+   * A Node Buffer over `page`'s memory, no copy: `length` bytes from its
+   * start, by default the whole block. Valid while the page is (buffer.ts).
+   */
+  buffer(page: Page, length?: number): Buffer {
+    checkPage(page, this.#core);
+    return bufferOf(page, length);
+  }
+
+  /** Allocates the smallest block that holds `size` bytes; `buf` is exactly `size` bytes of it. */
+  allocBuffer(size: number, gfp: GfpMask = GFP.KERNEL): PoolBuffer {
+    checkBufferSize(size, this.#core.maxOrder);
+    return new PoolBuffer(this.alloc(gfp, orderForSize(size)), size, this.#freeFn);
+  }
+
+  /** allocBuffer() that waits without blocking the thread, like allocAsync(). */
+  async allocBufferAsync(size: number, gfp: GfpMask = GFP.KERNEL, options: AllocAsyncOptions = {}): Promise<PoolBuffer> {
+    checkBufferSize(size, this.#core.maxOrder);
+    return new PoolBuffer(await this.allocAsync(gfp, orderForSize(size), options), size, this.#freeFn);
+  }
+
+  readonly #freeFn = (p: Page): void => this.free(p);
 
   /**
    * Registers a shrinker: a cache that gives pages back under pressure.

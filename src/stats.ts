@@ -116,3 +116,28 @@ export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
     psi: core.psi.snapshot(),
   };
 }
+
+/**
+ * What admission control reads on every request: free and reserved pages,
+ * the watermarks and PSI — about a microsecond, where stats() walks the
+ * whole task table (tens of microseconds).
+ */
+export interface PoolPressure {
+  freePages: number;
+  totalPages: number;
+  /** Pages held back by watermark reservations: they raise every mark. */
+  reservedPages: number;
+  watermarks: Watermarks;
+  psi: { some: PsiLine; full: PsiLine };
+}
+
+export function collectPressure(core: PoolCore, s: Float64Array): PoolPressure {
+  native.stats(core.slot, s);
+  return {
+    freePages: s[STAT.freePages]!,
+    totalPages: s[STAT.totalPages]!,
+    reservedPages: s[STAT.reserved]!,
+    watermarks: { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! },
+    psi: core.psi.snapshot(),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * A Fastify plugin in the spirit of @fastify/under-pressure, for a pool:
+ *
+ *   await app.register(nofailFastify, { pool, policy: 'reserve', budgetMs: 50 });
+ *
+ * - onRequest: while the pool is under pressure (PSI some/full, free pages
+ *   below a watermark) every request is answered 503 with Retry-After
+ *   before any work is done (exposed routes may opt out with
+ *   `config: { nofail: false }`);
+ * - bodies of the given content types (default application/octet-stream)
+ *   are read into pool pages by the LoadShedder: `request.body` is a
+ *   PoolBody, freed by the plugin when the response is sent; a body that
+ *   cannot be had within the budget is a 503, one over maxBodyBytes a 413;
+ * - `app.nofail` holds { pool, shedder }.
+ * It never blocks the event loop (see shed.ts). Fastify is an optional peer
+ * dependency: only this entry point imports its types.
+ */
+import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
+import type { Pool } from '../pool.js';
+import { contentLength } from './http.js';
+import { type LoadShedOptions, LoadShedder, PoolBody, ShedError } from './shed.js';
+
+export interface NofailFastifyOptions extends LoadShedOptions {
+  pool: Pool;
+  /** Content types whose bodies go into pool pages; default ['application/octet-stream']. */
+  contentTypes?: string[];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    nofail: { pool: Pool; shedder: LoadShedder };
+  }
+}
+
+const plugin: FastifyPluginCallback<NofailFastifyOptions> = (app: FastifyInstance, opts, done) => {
+  const { pool, contentTypes = ['application/octet-stream'], ...shedOptions } = opts;
+  if (pool === undefined || pool === null || typeof pool.pressure !== 'function') {
+    done(new TypeError('nofail fastify plugin: options.pool must be a Pool'));
+    return;
+  }
+  const shedder = new LoadShedder(pool, shedOptions);
+  app.decorate('nofail', { pool, shedder });
+
+  app.addHook('onRequest', (req: FastifyRequest, reply, next) => {
+    if ((req.routeOptions.config as { nofail?: boolean } | undefined)?.nofail === false) return next();
+    const why = shedder.pressure();
+    if (why === null) return next();
+    const err = new ShedError(why, `memory pressure (${why})`, shedder.options.retryAfterSeconds);
+    reply.code(503).headers(err.headers).send({ statusCode: 503, error: 'Service Unavailable', message: err.message });
+  });
+
+  app.removeContentTypeParser(contentTypes);
+  app.addContentTypeParser(contentTypes, { bodyLimit: Number.MAX_SAFE_INTEGER }, (req, payload, next) => {
+    shedder.admit(contentLength(req.raw), payload).then(
+      (body) => next(null, body),
+      (err: Error) => next(err),
+    );
+  });
+
+  // The body's pages go back once the response is out, or the request died.
+  const release = (req: FastifyRequest): void => {
+    if (req.body instanceof PoolBody) req.body.free();
+  };
+  app.addHook('onResponse', (req, _reply, next) => {
+    release(req);
+    next();
+  });
+  app.addHook('onRequestAbort', (req, next) => {
+    release(req);
+    next();
+  });
+  done();
+};
+
+// What fastify-plugin would do: no encapsulation, so the hooks apply to
+// every route of the app that registers it.
+(plugin as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true;
+(plugin as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')] = 'nofail';
+
+export default plugin;
+export { plugin as nofailFastify };

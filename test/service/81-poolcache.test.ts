@@ -1,0 +1,169 @@
+/**
+ * PoolCache: values in pool pages, LRU by lru-cache, given back to reclaim
+ * through its shrinker — on this thread and when another thread's direct
+ * reclaim asks for it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { GFP, PAGE_SIZE, type Page, Pool, PoolCache } from '../../src/index.js';
+import { expectAccounting, expectCode } from '../fixtures/expect.js';
+import { takeAll } from '../fixtures/pool.js';
+import { TestWorker } from '../fixtures/workers.js';
+
+let pool: Pool;
+afterEach(() => pool?.close());
+
+const value = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255));
+
+describe('PoolCache', () => {
+  it('stores values in pool pages and returns them intact, copy or pinned', () => {
+    pool = Pool.create({ size: '1MiB' });
+    const cache = new PoolCache(pool, { maxBytes: '256KiB' });
+    const v = value(3 * PAGE_SIZE + 100, 1);
+    expect(cache.set('a', v)).toBe(true);
+    expect(cache.set('b', 'short string')).toBe(true);
+    expect(cache.set('c', [Buffer.from('one '), Buffer.from('value '), Buffer.from('in pieces')])).toBe(true);
+    expect(cache.set('empty', Buffer.alloc(0))).toBe(true);
+    expect(cache.stats().pages).toBe(4 + 1 + 1 + 0);
+    expect(pool.stats().threadPages).toBeGreaterThanOrEqual(6);
+    expect(cache.get('a')!.equals(v)).toBe(true);
+    expect(cache.get('b')!.toString()).toBe('short string');
+    expect(cache.get('c')!.toString()).toBe('one value in pieces');
+    expect(cache.get('empty')!.length).toBe(0);
+    expect(cache.get('nope')).toBeUndefined();
+    const ref = cache.acquire('a')!;
+    expect(ref.size).toBe(v.length);
+    expect(ref.buffers.map((b) => b.length)).toEqual([PAGE_SIZE, PAGE_SIZE, PAGE_SIZE, 100]);
+    expect(Buffer.concat(ref.buffers).equals(v)).toBe(true);
+    ref.release();
+    ref.release(); // idempotent
+    const s = cache.stats();
+    expect([s.hits, s.misses, s.sets, s.setFailures]).toEqual([5, 1, 4, 0]);
+    cache.close();
+    expectAccounting(pool, 0);
+  });
+
+  it('replacing a value frees the old pages; delete and clear free them too', () => {
+    pool = Pool.create({ size: '1MiB' });
+    const cache = new PoolCache(pool, { maxBytes: '256KiB' });
+    cache.set('k', value(2 * PAGE_SIZE, 1));
+    cache.set('k', value(PAGE_SIZE, 2));
+    expect(cache.stats().pages).toBe(1);
+    expect(cache.get('k')!.equals(value(PAGE_SIZE, 2))).toBe(true);
+    expect(cache.delete('k')).toBe(true);
+    expect(cache.has('k')).toBe(false);
+    cache.set('x', 'x');
+    cache.set('y', 'y');
+    cache.clear();
+    expect(cache.stats().pages).toBe(0);
+    expectAccounting(pool, 0);
+    cache.close();
+  });
+
+  it('evicts the least recently used entries at maxBytes and counts them', () => {
+    pool = Pool.create({ size: '1MiB' });
+    const cache = new PoolCache(pool, { maxBytes: 4 * PAGE_SIZE });
+    for (const k of ['a', 'b', 'c', 'd']) cache.set(k, value(PAGE_SIZE, k.charCodeAt(0)));
+    cache.get('a'); // a is now the most recent
+    cache.set('e', value(PAGE_SIZE, 9));
+    expect(cache.has('b')).toBe(false);
+    expect(cache.has('a')).toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 4, pages: 4, evictions: 1, shrunk: 0 });
+    expect(cache.set('huge', value(5 * PAGE_SIZE, 0))).toBe(false);
+    expect(cache.stats().setFailures).toBe(1);
+    cache.close();
+    expectAccounting(pool, 0);
+  });
+
+  it('gives its coldest pages back to direct reclaim — its own set()s and other allocations — never failing them', () => {
+    pool = Pool.create({ size: '512KiB' });
+    const cache = new PoolCache(pool, { maxBytes: '512KiB' });
+    // Twice the pool: once the pool is full, each set() reclaims the
+    // coldest entries (the cache's own bound is never reached).
+    const n = 256;
+    for (let i = 0; i < n; i++) expect(cache.set(`k${i}`, value(PAGE_SIZE, i))).toBe(true);
+    let s = cache.stats();
+    expect(s.setFailures).toBe(0);
+    expect(s.evictions).toBe(0);
+    expect(s.shrunk).toBeGreaterThan(0);
+    expect(cache.has('k0')).toBe(false); // the coldest went first
+    expect(cache.has(`k${n - 1}`)).toBe(true);
+    const cached = s.pages;
+    expect(cached).toBeGreaterThan(64);
+    // Another allocation that may reclaim takes the cache's pages too.
+    const held: Page[] = takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN);
+    s = cache.stats();
+    expect(s.pages).toBeLessThan(cached / 2);
+    // What is left is intact.
+    for (let i = 0; i < n; i++) {
+      const v = cache.get(`k${i}`);
+      if (v) expect(v.equals(value(PAGE_SIZE, i))).toBe(true);
+    }
+    // With the pool full of others' pages, set() fails (no OOM, no throw).
+    expect(cache.set('late', value(PAGE_SIZE, 1))).toBe(cache.stats().pages > 0);
+    // NOWAIT cannot reclaim: the cache is not touched.
+    const before = cache.stats().shrunk;
+    takeAll(pool, GFP.NOWAIT).forEach((p) => held.push(p));
+    expect(cache.stats().shrunk).toBe(before);
+    for (const p of held) pool.free(p);
+    cache.close();
+    expectAccounting(pool, 0);
+  });
+
+  it('an entry pinned by a reader keeps its pages through eviction until release()', () => {
+    pool = Pool.create({ size: '512KiB', poison: true });
+    const cache = new PoolCache(pool, { maxBytes: '512KiB' });
+    const v = value(2 * PAGE_SIZE, 5);
+    cache.set('pinned', v);
+    const ref = cache.acquire('pinned')!;
+    // Reclaim takes everything it can, the pinned entry included.
+    const held = takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN);
+    expect(cache.has('pinned')).toBe(false);
+    expect(cache.stats().pinnedEvictedPages).toBe(2);
+    // Its pages were not handed out: the reader's view is still the value.
+    expect(Buffer.concat(ref.buffers).equals(v)).toBe(true);
+    ref.release();
+    expect(cache.stats().pinnedEvictedPages).toBe(0);
+    for (const p of held) pool.free(p);
+    cache.close();
+    expectAccounting(pool, 0);
+  });
+
+  it('validates its options and refuses use after close()', () => {
+    pool = Pool.create({ size: '512KiB' });
+    expectCode(() => new PoolCache(pool, { maxBytes: 100 }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => new PoolCache(pool, { maxBytes: '1MiB', maxEntries: 0 }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => new PoolCache(pool, { maxBytes: '1MiB', gfp: 1 << 30 }), 'ERR_INVALID_GFP');
+    expectCode(() => new PoolCache(pool, null as never), 'ERR_INVALID_ARG_TYPE');
+    const cache = new PoolCache(pool, { maxBytes: '64KiB' });
+    expectCode(() => cache.set('k', 42 as never), 'ERR_INVALID_ARG_TYPE');
+    expectCode(() => cache.set('k', [Buffer.from('a'), 'b'] as never), 'ERR_INVALID_ARG_TYPE');
+    cache.set('k', 'v');
+    cache.close();
+    cache.close();
+    expectCode(() => cache.get('k'), 'ERR_POOL_CLOSED');
+    expectCode(() => cache.set('k', 'v'), 'ERR_POOL_CLOSED');
+    expectAccounting(pool, 0);
+  });
+
+  it('a worker’s direct reclaim takes the main thread’s cache pages through its shrinker', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const cache = new PoolCache(pool, { maxBytes: '1MiB' });
+    for (let i = 0; i < 256; i++) cache.set(`k${i}`, value(PAGE_SIZE, i)); // the whole pool, near enough
+    const wanted = 128;
+    expect(pool.stats().freePages).toBeLessThan(wanted);
+    const w = new TestWorker('./alloc-worker.mjs', { handle: pool.handle, scenario: 'alloc-loop', count: wanted });
+    let got = 0;
+    for (;;) {
+      const m = await w.next(20_000); // awaiting: the main thread serves the worker's reclaim requests
+      if (m.done) break;
+      expect(m.ok, `allocation ${m.i} failed: ${m.code}`).toBe(true);
+      got++;
+    }
+    expect(await w.exit).toBe(0);
+    expect(got).toBe(wanted);
+    expect(cache.stats().shrunkPages).toBeGreaterThan(0);
+    expect(pool.stats().vmstat.remote_reclaim_requests).toBeGreaterThan(0);
+    cache.close();
+    expectAccounting(pool, 0);
+  });
+});
