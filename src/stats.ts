@@ -124,6 +124,8 @@ export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
  */
 export interface PoolPressure {
   freePages: number;
+  /** Pages in this thread's page cache: allocated for the zone, but this thread's next allocations take them first. */
+  cachedPages: number;
   totalPages: number;
   /** Pages held back by watermark reservations: they raise every mark. */
   reservedPages: number;
@@ -135,6 +137,7 @@ export function collectPressure(core: PoolCore, s: Float64Array): PoolPressure {
   native.stats(core.slot, s);
   return {
     freePages: s[STAT.freePages]!,
+    cachedPages: core.pcp?.count ?? 0,
     totalPages: s[STAT.totalPages]!,
     reservedPages: s[STAT.reserved]!,
     watermarks: { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! },

@@ -18,7 +18,7 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
 import type { Pool } from '../pool.js';
 import { contentLength } from './http.js';
-import { type LoadShedOptions, LoadShedder, PoolBody, ShedError } from './shed.js';
+import { type LoadShedOptions, LoadShedder, PoolBody } from './shed.js';
 
 export interface NofailFastifyOptions extends LoadShedOptions {
   pool: Pool;
@@ -43,9 +43,8 @@ const plugin: FastifyPluginCallback<NofailFastifyOptions> = (app: FastifyInstanc
 
   app.addHook('onRequest', (req: FastifyRequest, reply, next) => {
     if ((req.routeOptions.config as { nofail?: boolean } | undefined)?.nofail === false) return next();
-    const why = shedder.pressure();
-    if (why === null) return next();
-    const err = new ShedError(why, `memory pressure (${why})`, shedder.options.retryAfterSeconds);
+    const err = shedder.gate();
+    if (err === null) return next();
     reply.code(503).headers(err.headers).send({ statusCode: 503, error: 'Service Unavailable', message: err.message });
   });
 

@@ -46,7 +46,7 @@ export interface LoadShedOptions {
   psiSome?: number | false;
   /** Refuse while PSI full avg10 (percent) is above this; default 30. `false` turns the check off. */
   psiFull?: number | false;
-  /** Refuse while free pages are below this watermark (plus reserved pages); default 'min'. `false`: off. */
+  /** Refuse while free pages (with this thread's page cache) are below this watermark plus reserved pages; default 'min'. `false`: off. */
   minFree?: 'min' | 'low' | 'high' | false;
   /** Retry-After on 503 responses, seconds; default 1. */
   retryAfterSeconds?: number;
@@ -213,8 +213,16 @@ export class LoadShedder {
     const p = this.pool.pressure();
     if (o.psiFull !== false && p.psi.full.avg10 > o.psiFull) return 'psi-full';
     if (o.psiSome !== false && p.psi.some.avg10 > o.psiSome) return 'psi-some';
-    if (o.minFree !== false && p.freePages < p.watermarks[o.minFree] + p.reservedPages) return 'watermark';
+    // This thread's page cache counts as free: its allocations drain it
+    // before they would fail (and it holds what its requests just freed).
+    if (o.minFree !== false && p.freePages + p.cachedPages < p.watermarks[o.minFree] + p.reservedPages) return 'watermark';
     return null;
+  }
+
+  /** pressure() as a refusal, counted in stats(): what to answer now, or null to go on. */
+  gate(): ShedError | null {
+    const why = this.pressure();
+    return why === null ? null : this.#refuse(why, `memory pressure (${why})`);
   }
 
   /**
@@ -225,8 +233,8 @@ export class LoadShedder {
   async admit(length: number | undefined, source: AsyncIterable<Uint8Array>): Promise<PoolBody> {
     const o = this.options;
     if (length !== undefined && length > o.maxBodyBytes) throw this.#refuse('too-large', `body of ${length} bytes is over ${o.maxBodyBytes}`);
-    const why = this.pressure();
-    if (why !== null) throw this.#refuse(why, `memory pressure (${why})`);
+    const refused = this.gate();
+    if (refused !== null) throw refused;
     const deadline = performance.now() + o.budgetMs;
     const body = new PoolBody(this.pool, []);
     try {

@@ -1,0 +1,237 @@
+/**
+ * Load shedding on a real node:http server on loopback, and the Fastify
+ * plugin: bodies into pool pages, 413 / 503 + Retry-After by size,
+ * watermark, PSI and allocation budget, each policy; nothing leaks.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GFP, LoadShedder, type LoadShedOptions, type Page, PAGE_SIZE, Pool, PoolBody, readPoolBody, ShedError } from '../../src/index.js';
+import nofailFastify from '../../src/service/fastify.js';
+import { expectAccounting, expectCode } from '../fixtures/expect.js';
+import { takeAll } from '../fixtures/pool.js';
+
+let pool: Pool;
+let server: Server | undefined;
+afterEach(async () => {
+  if (server) await new Promise((r) => server!.close(r));
+  server = undefined;
+  pool?.close();
+});
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** A server that reads every body through the shedder and answers its sha256 and page count. */
+async function serve(options: LoadShedOptions): Promise<{ url: string; shedder: LoadShedder; bodies: PoolBody[] }> {
+  const shedder = new LoadShedder(pool, options);
+  const bodies: PoolBody[] = [];
+  server = createServer(async (req, res) => {
+    const body = await readPoolBody(shedder, req, res);
+    if (body === null) return;
+    bodies.push(body);
+    try {
+      res.setHeader('x-pages', String(body.pages.length));
+      res.end(sha(body.toBuffer()));
+    } finally {
+      body.free();
+    }
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, shedder, bodies };
+}
+
+const payload = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) & 255));
+
+describe('LoadShedder with node:http', () => {
+  it('reads a body into pool pages: the bytes arrive intact and the pages go back', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const { url, shedder } = await serve({});
+    for (const n of [0, 1, PAGE_SIZE, 3 * PAGE_SIZE + 5]) {
+      const b = payload(n);
+      const r = await fetch(url, { method: 'POST', body: b });
+      expect(r.status).toBe(200);
+      expect(await r.text()).toBe(sha(b));
+      expect(r.headers.get('x-pages')).toBe(String(Math.ceil(n / PAGE_SIZE)));
+    }
+    expect(shedder.stats().admitted).toBe(4);
+    expectAccounting(pool, 0);
+  });
+
+  it('reads a chunked body of unknown length page by page, and refuses one over the limit with 413', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const { url, shedder } = await serve({ maxBodyBytes: 5 * PAGE_SIZE });
+    const chunked = (parts: Buffer[]) =>
+      fetch(url, {
+        method: 'POST',
+        body: new ReadableStream({
+          start(c) {
+            for (const p of parts) c.enqueue(p);
+            c.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    const parts = [payload(1000), payload(PAGE_SIZE * 2), payload(10)];
+    const ok = await chunked(parts);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe(sha(Buffer.concat(parts)));
+    const big = await chunked([payload(3 * PAGE_SIZE), payload(3 * PAGE_SIZE)]).catch((e: Error) => e);
+    // The server answers 413 and closes; fetch may see the answer or the reset.
+    if (!(big instanceof Error)) expect(big.status).toBe(413);
+    const declared = await fetch(url, { method: 'POST', body: payload(6 * PAGE_SIZE) }).catch((e: Error) => e);
+    if (!(declared instanceof Error)) expect(declared.status).toBe(413);
+    expect(shedder.stats().shed['too-large']).toBe(2);
+    expectAccounting(pool, 0);
+  });
+
+  it('answers 503 with Retry-After while free pages are below the watermark, without trying', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const { url, shedder } = await serve({ minFree: 'low', psiSome: false, psiFull: false, retryAfterSeconds: 7 });
+    const held = takeAll(pool, GFP.ATOMIC);
+    const r = await fetch(url, { method: 'POST', body: payload(100) });
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('7');
+    expect(shedder.stats().shed.watermark).toBe(1);
+    expect(shedder.pressure()).toBe('watermark');
+    for (const p of held) pool.free(p);
+    expect(shedder.pressure()).toBe(null);
+    expect((await fetch(url, { method: 'POST', body: payload(100) })).status).toBe(200);
+    expectAccounting(pool, 0);
+  });
+
+  for (const policy of ['reserve', 'loop', 'nowait'] as const) {
+    it(`${policy}: a body that cannot be had within the budget is a 503, and nothing is left held`, async () => {
+      pool = Pool.create({ size: '1MiB' });
+      const { url, shedder } = await serve({ policy, budgetMs: 30, minFree: false, psiSome: false, psiFull: false });
+      // Leave 3 pages above min: a 4-page body cannot be had.
+      const held = takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN);
+      for (const p of held.splice(0, 3)) pool.free(p);
+      const t0 = performance.now();
+      const r = await fetch(url, { method: 'POST', body: payload(4 * PAGE_SIZE) });
+      const ms = performance.now() - t0;
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('1');
+      expect(shedder.stats().shed.budget).toBe(1);
+      if (policy !== 'nowait') expect(ms).toBeGreaterThanOrEqual(25); // it did wait for its budget
+      // A body that fits is still admitted.
+      expect((await fetch(url, { method: 'POST', body: payload(2 * PAGE_SIZE) })).status).toBe(200);
+      for (const p of held) pool.free(p);
+      expectAccounting(pool, 0);
+    });
+  }
+
+  for (const policy of ['reserve', 'loop'] as const) {
+    it(`${policy}: waits for memory freed within the budget without blocking the event loop`, async () => {
+      pool = Pool.create({ size: '1MiB' });
+      const { url } = await serve({ policy, budgetMs: 5000, minFree: false, psiSome: false, psiFull: false });
+      const held: Page[] = takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN);
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 5);
+      setTimeout(() => {
+        for (const p of held.splice(0, 16)) pool.free(p);
+      }, 150);
+      const b = payload(4 * PAGE_SIZE);
+      const r = await fetch(url, { method: 'POST', body: b });
+      clearInterval(ticker);
+      expect(r.status).toBe(200);
+      expect(await r.text()).toBe(sha(b));
+      // The loop kept turning while the request waited (~30 ticks in 150 ms).
+      expect(ticks).toBeGreaterThan(10);
+      for (const p of held) pool.free(p);
+      expectAccounting(pool, 0);
+    });
+  }
+
+  it('answers 503 while PSI some is above its threshold', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const { url, shedder } = await serve({ policy: 'loop', budgetMs: 5000, minFree: false, psiSome: 1, psiFull: false });
+    // Make a real stall: a request waits ~600 ms for memory.
+    const held = takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN);
+    setTimeout(() => {
+      for (const p of held.splice(0)) pool.free(p);
+    }, 600);
+    expect((await fetch(url, { method: 'POST', body: payload(PAGE_SIZE) })).status).toBe(200);
+    // PSI averages are updated every 2 s.
+    const deadline = performance.now() + 5000;
+    while (pool.pressure().psi.some.avg10 <= 1 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(pool.pressure().psi.some.avg10).toBeGreaterThan(1);
+    const r = await fetch(url, { method: 'POST', body: payload(100) });
+    expect(r.status).toBe(503);
+    expect(shedder.stats().shed['psi-some']).toBe(1);
+    expectAccounting(pool, 0);
+  });
+
+  it('frees a body whose client went away mid-upload', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const { url } = await serve({ minFree: false, psiSome: false, psiFull: false });
+    const req = request(url, { method: 'POST', headers: { 'content-length': String(8 * PAGE_SIZE) } });
+    req.on('error', () => {});
+    req.write(payload(PAGE_SIZE));
+    await new Promise((r) => setTimeout(r, 50));
+    // All 8 pages were taken up front for the declared length.
+    expect(pool.stats().allocatedPages - pool.stats().cachedPages).toBe(8);
+    req.destroy();
+    const deadline = performance.now() + 5000;
+    while (pool.stats().allocatedPages - pool.stats().cachedPages !== 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expectAccounting(pool, 0);
+  });
+
+  it('validates its options', () => {
+    pool = Pool.create({ size: '1MiB' });
+    expectCode(() => new LoadShedder(pool, { policy: 'spin' as never }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => new LoadShedder(pool, { budgetMs: -1 }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => new LoadShedder(pool, { psiSome: 101 }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => new LoadShedder(pool, { minFree: 'max' as never }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => new LoadShedder(pool, { maxBodyBytes: 'lots' }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => new LoadShedder(pool, { gfp: GFP.NOFAIL | GFP.NORETRY }), 'ERR_INVALID_GFP');
+    const e = new ShedError('budget', 'x', 3);
+    expect([e.status, e.statusCode, e.headers['retry-after'], e.code]).toEqual([503, 503, '3', 'ERR_SHED']);
+  });
+});
+
+describe('Fastify plugin', () => {
+  it('puts octet-stream bodies in pool pages, frees them after the response, and sheds with 503/413', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const app = Fastify();
+    await app.register(nofailFastify, { pool, policy: 'reserve', budgetMs: 30, maxBodyBytes: 16 * PAGE_SIZE, minFree: 'low', psiSome: false, psiFull: false });
+    let seen: PoolBody | undefined;
+    app.post('/body', async (req) => {
+      seen = req.body as PoolBody;
+      return { sha: sha(seen.toBuffer()), pages: seen.pages.length };
+    });
+    app.get('/health', { config: { nofail: false } } as never, async () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      expect(app.nofail.pool).toBe(pool);
+      const b = payload(3 * PAGE_SIZE + 1);
+      const ok = await fetch(`${url}/body`, { method: 'POST', body: b, headers: { 'content-type': 'application/octet-stream' } });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ sha: sha(b), pages: 4 });
+      expect(seen).toBeInstanceOf(PoolBody);
+      expect(seen!.freed).toBe(true);
+      expectAccounting(pool, 0);
+      // Too large: 413 from the parser.
+      const big = await fetch(`${url}/body`, { method: 'POST', body: payload(17 * PAGE_SIZE), headers: { 'content-type': 'application/octet-stream' } }).catch((e: Error) => e);
+      if (!(big instanceof Error)) expect(big.status).toBe(413);
+      // Under the watermark: 503 + Retry-After in onRequest; opted-out routes still answer.
+      const held = takeAll(pool, GFP.ATOMIC);
+      const shed = await fetch(`${url}/body`, { method: 'POST', body: payload(10), headers: { 'content-type': 'application/octet-stream' } });
+      expect(shed.status).toBe(503);
+      expect(shed.headers.get('retry-after')).toBe('1');
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+      // Between min and low with the body over the budget: 503 from the parser.
+      for (const p of held.splice(0, pool.stats().watermarks.low - pool.stats().freePages + 1)) pool.free(p);
+      const budget = await fetch(`${url}/body`, { method: 'POST', body: payload(12 * PAGE_SIZE), headers: { 'content-type': 'application/octet-stream' } });
+      expect(budget.status).toBe(503);
+      expect(budget.headers.get('retry-after')).toBe('1');
+      expect(app.nofail.shedder.stats().shed).toMatchObject({ watermark: 1, budget: 1 });
+      for (const p of held) pool.free(p);
+    } finally {
+      await app.close();
+    }
+    expectAccounting(pool, 0);
+  });
+});
