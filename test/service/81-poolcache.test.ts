@@ -109,6 +109,34 @@ describe('PoolCache', () => {
     expectAccounting(pool, 0);
   });
 
+  it('kswapd evicts its coldest entries to keep free pages between low and high', async () => {
+    pool = Pool.create({ size: 1024 * PAGE_SIZE, watermarks: { min: 32, low: 64, high: 96 }, pcp: false });
+    const cache = new PoolCache(pool, { maxBytes: 1024 * PAGE_SIZE, gfp: GFP.NOWAIT });
+    // NOWAIT never reclaims itself, it only wakes kswapd: every page the
+    // cache gives back here is kswapd's doing.
+    let failed = 0;
+    const trace: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      if (!cache.set(`k${i}`, value(PAGE_SIZE, i))) failed++;
+      if (i % 8 === 7) {
+        trace.push(pool.stats().freePages);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    const s = pool.stats();
+    expect(s.vmstat.pgsteal_kswapd).toBeGreaterThan(0);
+    expect(s.vmstat.pgsteal_direct).toBe(0);
+    expect(cache.stats().shrunkPages).toBe(s.vmstat.pgsteal_kswapd);
+    expect(cache.has('k0')).toBe(false);
+    expect(cache.has('k2999')).toBe(true);
+    const steady = trace.slice(trace.length / 2);
+    expect(Math.min(...steady)).toBeGreaterThanOrEqual(32);
+    expect(Math.max(...steady)).toBeLessThanOrEqual(96 + 32);
+    expect(failed).toBeLessThan(3000 / 10);
+    cache.close();
+    expectAccounting(pool, 0);
+  });
+
   it('an entry pinned by a reader keeps its pages through eviction until release()', () => {
     pool = Pool.create({ size: '512KiB', poison: true });
     const cache = new PoolCache(pool, { maxBytes: '512KiB' });
