@@ -187,13 +187,8 @@ export class PoolCache<K extends {} = string> {
 
   /** A copy of the value (a fresh Buffer), or undefined; a hit makes the entry the most recent. */
   get(key: K): Buffer | undefined {
-    this.#open();
-    const e = this.#lru.get(key);
-    if (e === undefined) {
-      this.#c.misses++;
-      return undefined;
-    }
-    this.#c.hits++;
+    const e = this.#lookup(key);
+    if (e === undefined) return undefined;
     const out = Buffer.allocUnsafe(e.size);
     for (let i = 0; i < e.pages.length; i++) {
       const len = Math.min(PAGE_SIZE, e.size - i * PAGE_SIZE);
@@ -208,13 +203,8 @@ export class PoolCache<K extends {} = string> {
    * even if the entry is evicted, replaced or deleted meanwhile.
    */
   acquire(key: K): CacheRef | undefined {
-    this.#open();
-    const e = this.#lru.get(key);
-    if (e === undefined) {
-      this.#c.misses++;
-      return undefined;
-    }
-    this.#c.hits++;
+    const e = this.#lookup(key);
+    if (e === undefined) return undefined;
     e.refs++;
     const buffers = e.pages.map((p, i) => this.#pool.buffer(p, Math.min(PAGE_SIZE, e.size - i * PAGE_SIZE)));
     let released = false;
@@ -257,6 +247,15 @@ export class PoolCache<K extends {} = string> {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** A counted lookup that makes the entry the most recent. */
+  #lookup(key: K): Entry | undefined {
+    this.#open();
+    const e = this.#lru.get(key);
+    if (e === undefined) this.#c.misses++;
+    else this.#c.hits++;
+    return e;
   }
 
   /** Shrinker scan: evicts from the cold end until `n` pages were freed or nothing is left. */
