@@ -8,7 +8,7 @@
 //   - the server's RSS stays bounded (sampled from /proc/<pid>/status);
 //   - once the load stops every page is back: nothing in flight, and
 //     after dropping the cache every page is free.
-// Used by test/service/80-service.test.ts (a short run) and by
+// Used by test/service/85-service.test.ts (a short run) and by
 // `npm run bench:service` (both policies, longer; see main() below).
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -188,6 +188,23 @@ export async function runPolicy({ policy, seconds, connections, poolSize = '16Mi
   }
 }
 
+/**
+ * What must hold after a run (the test asserts the same, one by one):
+ * returns the broken ones as text.
+ */
+export function checkRun(r) {
+  const p = [];
+  if (r.corrupt.length) p.push(`${r.corrupt.length} corrupted responses (${r.corrupt.slice(0, 3).join(' | ')})`);
+  if (r.unexpected.length) p.push(`unexpected statuses ${JSON.stringify(r.unexpected)}`);
+  if (r.missingRetryAfter) p.push(`${r.missingRetryAfter} 503s without Retry-After`);
+  if (r.errors || r.timeouts) p.push(`${r.errors} socket errors, ${r.timeouts} timeouts`);
+  const rssLimit = Math.min(192, r.bytesAdmitted / 2 / 1024 / 1024);
+  if (r.rssPeakMiB - r.rssStartMiB >= rssLimit) p.push(`RSS grew ${(r.rssPeakMiB - r.rssStartMiB).toFixed(0)} MiB (limit ${rssLimit.toFixed(0)})`);
+  if (r.after.inFlightPages !== 0) p.push(`${r.after.inFlightPages} pages still in flight after the load`);
+  if (r.dropped.allocatedPages - r.dropped.threadCachePages !== 0 || r.dropped.cachePages !== 0) p.push(`pages not back after dropping the cache: ${JSON.stringify(r.dropped)}`);
+  return p;
+}
+
 export function formatRun(r) {
   return (
     `${r.policy.padEnd(8)} ${String(Math.round(r.rps)).padStart(7)} req/s  p50 ${String(r.p50).padStart(4)} ms  p99 ${String(r.p99).padStart(5)} ms  ` +
@@ -218,9 +235,10 @@ async function main() {
   for (const policy of values.policies.split(',')) {
     const r = await runPolicy({ policy, seconds: Number(values.seconds), connections: Number(values.connections), poolSize: values['pool-size'], budgetMs: Number(values['budget-ms']), maxBody: Number(values['max-body']), keys: Number(values.keys) });
     console.log(formatRun(r));
-    if (r.corrupt.length || r.unexpected.length || r.errors || r.timeouts || r.after.inFlightPages !== 0 || r.dropped.allocatedPages - r.dropped.threadCachePages !== 0) {
+    const problems = checkRun(r);
+    if (problems.length) {
       bad++;
-      console.log('  !! FAILED', JSON.stringify({ corrupt: r.corrupt.slice(0, 5), unexpected: r.unexpected, inFlight: r.after.inFlightPages, afterDrop: r.dropped }));
+      console.log(`  !! FAILED: ${problems.join('; ')}`);
     }
   }
   process.exitCode = bad ? 1 : 0;

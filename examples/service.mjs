@@ -85,6 +85,9 @@ function sendPages(res, status, headers, buffers, size, done) {
       done();
     }
   };
+  // 'close' comes after the last byte went out, or when the connection
+  // died; if it already died, no event will come.
+  if (res.destroyed) return once();
   res.once('close', once);
   res.writeHead(status, { 'content-length': size, ...headers });
   for (const b of buffers) res.write(b);

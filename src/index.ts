@@ -36,7 +36,18 @@ export { PageCache, type PageCacheOptions } from './pagecache.js';
 export { DeadlockError, heldReclaimFsLocks, mutexName, NotHolderError, SharedMutex, type SharedMutexHandle, type SharedMutexOptions } from './mutex.js';
 export { retryAlloc, retryAllocSync, RetryAllocError, type RetryAllocOptions } from './retry.js';
 export { orderForSize, PoolBuffer } from './buffer.js';
-export { exposition, METRICS_CONTENT_TYPE, type MetricFamily, metricFamilies, type MetricSample, type MetricsOptions, type MetricType } from './metrics.js';
+export {
+  exposition,
+  type LabelledPool,
+  METRICS_CONTENT_TYPE,
+  type MetricFamily,
+  metricFamilies,
+  metricFamiliesOf,
+  metricsOf,
+  type MetricSample,
+  type MetricsOptions,
+  type MetricType,
+} from './metrics.js';
 export type { PoolPressure } from './stats.js';
 export { type CacheRef, DEFAULT_CACHE_GFP, PoolCache, type PoolCacheOptions, type PoolCacheStats } from './poolcache.js';
 export { type LoadShedOptions, LoadShedder, type LoadShedStats, PoolBody, ShedError, type ShedPolicy, type ShedReason } from './service/shed.js';

@@ -10,6 +10,7 @@
  * (the OOM killer's are oom_invoked, oom_kill and oom_reaped).
  */
 import { InvalidArgTypeError, OutOfRangeError } from './errors.js';
+import type { Pool } from './pool.js';
 import type { PoolStats } from './stats.js';
 
 export type MetricType = 'gauge' | 'counter';
@@ -30,9 +31,12 @@ export interface MetricFamily {
 export interface MetricsOptions {
   /** Prepended to every name; default 'nofail_'. */
   prefix?: string;
-  /** Labels added to every sample, e.g. { pool: 'bodies' } when a process has several pools. */
+  /** Labels added to every sample, e.g. { service: 'kv' }. For several pools in one exposition see metricsOf(). */
   labels?: Record<string, string>;
 }
+
+/** Label names the families use themselves; constant labels may not take them. */
+const OWN_LABELS = new Set(['state', 'level', 'order', 'reason', 'window']);
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -47,6 +51,7 @@ function resolve(o: MetricsOptions): { prefix: string; labels: Record<string, st
   if (labels === null || typeof labels !== 'object') throw new InvalidArgTypeError('metrics labels must be an object');
   for (const [k, v] of Object.entries(labels)) {
     if (!LABEL.test(k) || k.startsWith('__')) throw new OutOfRangeError(`metrics label name ${JSON.stringify(k)} is not a valid Prometheus label name`);
+    if (OWN_LABELS.has(k)) throw new OutOfRangeError(`metrics label name ${JSON.stringify(k)} is used by nofail's own metrics (${[...OWN_LABELS].join(', ')})`);
     if (typeof v !== 'string') throw new InvalidArgTypeError(`metrics label ${k} must be a string; received ${typeof v}`);
   }
   return { prefix, labels: { ...labels } };
@@ -136,4 +141,42 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export function formatMetrics(s: PoolStats, options: MetricsOptions = {}): string {
   return exposition(metricFamilies(s, options));
+}
+
+/** One pool of several in an exposition, told apart by its labels. */
+export interface LabelledPool {
+  pool: Pool;
+  labels: Record<string, string>;
+}
+
+/**
+ * The families of several pools merged: one HELP/TYPE per name, each
+ * pool's samples under its own labels (which must differ from pool to
+ * pool, or the series would collide).
+ */
+export function metricFamiliesOf(pools: readonly LabelledPool[], options: { prefix?: string } = {}): MetricFamily[] {
+  if (!Array.isArray(pools) || pools.length === 0) throw new InvalidArgTypeError('pools must be a non-empty array of { pool, labels }');
+  const seen = new Set<string>();
+  let keys: string | undefined;
+  const merged = new Map<string, MetricFamily & { samples: MetricSample[] }>();
+  for (const p of pools) {
+    if (p === null || typeof p !== 'object' || typeof p.pool?.stats !== 'function') throw new InvalidArgTypeError('each entry must be { pool, labels }');
+    const id = JSON.stringify(Object.entries(p.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
+    if (seen.has(id)) throw new OutOfRangeError(`two pools have the same labels ${id}: their series would collide`);
+    const k = JSON.stringify(Object.keys(p.labels ?? {}).sort());
+    if (keys !== undefined && k !== keys) throw new OutOfRangeError(`every pool must have the same label names (${keys} vs ${k})`);
+    keys = k;
+    seen.add(id);
+    for (const f of metricFamilies(p.pool.stats(), { ...options, labels: p.labels })) {
+      const m = merged.get(f.name);
+      if (m === undefined) merged.set(f.name, { ...f, samples: [...f.samples] });
+      else m.samples.push(...f.samples);
+    }
+  }
+  return [...merged.values()];
+}
+
+/** Text exposition of several pools (see metricFamiliesOf). */
+export function metricsOf(pools: readonly LabelledPool[], options: { prefix?: string } = {}): string {
+  return exposition(metricFamiliesOf(pools, options));
 }

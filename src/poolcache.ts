@@ -93,7 +93,6 @@ export class PoolCache<K extends {} = string> {
   /** Pages of the entries in the LRU (lru-cache counts an empty value as 1). */
   #livePages = 0;
   #pinnedEvicted = 0;
-  #inShrink = false;
   #closed = false;
   readonly #c = { hits: 0, misses: 0, sets: 0, setFailures: 0, evictions: 0, shrunk: 0, shrunkPages: 0 };
 
@@ -114,7 +113,7 @@ export class PoolCache<K extends {} = string> {
       ...(maxEntries !== undefined ? { max: maxEntries } : {}),
       sizeCalculation: (e) => Math.max(1, e.pages.length),
       dispose: (e, _k, reason) => {
-        if (reason === 'evict' && !this.#inShrink) this.#c.evictions++;
+        if (reason === 'evict') this.#c.evictions++;
         this.#drop(e);
       },
     });
@@ -149,14 +148,15 @@ export class PoolCache<K extends {} = string> {
     let size = 0;
     for (const p of parts) size += p.length;
     this.#c.sets++;
+    // The old value goes first, whatever happens next: after a failed set()
+    // the key has no value rather than a stale one. (Its pages are also the
+    // ones most likely to be needed for the new value.)
+    this.#lru.delete(key);
     const n = Math.ceil(size / PAGE_SIZE);
     if (Math.max(1, n) > this.#lru.maxSize) {
       this.#c.setFailures++;
       return false;
     }
-    // The old value goes first: its pages are the ones most likely to be
-    // needed for the new one.
-    this.#lru.delete(key);
     const pages: Page[] = [];
     try {
       for (let i = 0; i < n; i++) pages.push(this.#pool.alloc(this.#gfp));
@@ -221,10 +221,12 @@ export class PoolCache<K extends {} = string> {
   }
 
   has(key: K): boolean {
+    this.#open();
     return this.#lru.has(key);
   }
 
   delete(key: K): boolean {
+    this.#open();
     return this.#lru.delete(key);
   }
 
@@ -258,20 +260,25 @@ export class PoolCache<K extends {} = string> {
     return e;
   }
 
-  /** Shrinker scan: evicts from the cold end until `n` pages were freed or nothing is left. */
+  /**
+   * Shrinker scan: evicts from the cold end until `n` pages were freed.
+   * Pinned entries are passed over: evicting one frees nothing now, and
+   * would only cost the next reader a miss.
+   */
   #shrink(n: number): number {
-    let freed = 0;
-    this.#inShrink = true;
-    try {
-      while (freed < n && this.#lru.size > 0) {
-        const before = this.#freedCount;
-        this.#lru.pop();
-        this.#c.shrunk++;
-        freed += this.#freedCount - before;
-      }
-    } finally {
-      this.#inShrink = false;
+    const victims: K[] = [];
+    let pages = 0;
+    for (const k of this.#lru.rkeys()) {
+      if (pages >= n) break;
+      const e = this.#lru.peek(k)!;
+      if (e.refs > 0) continue;
+      victims.push(k);
+      pages += e.pages.length;
     }
+    const before = this.#freedCount;
+    for (const k of victims) this.#lru.delete(k);
+    const freed = this.#freedCount - before;
+    this.#c.shrunk += victims.length;
     this.#c.shrunkPages += freed;
     return freed;
   }

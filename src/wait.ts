@@ -99,6 +99,13 @@ export async function waitAsync(host: WaitHost, w: Wait, signal?: AbortSignal): 
   if (w.forMemory) addWaiter(host, 1);
   const stall = w.stall ?? w.forMemory;
   if (stall) host.psi.stallEnter();
+  // Neither Atomics.waitAsync nor AbortSignal.timeout() keeps the event
+  // loop alive: a thread with nothing else to do would exit in the middle
+  // of the wait (code 13 at a top-level await) instead of reaching its
+  // retry or its TimeoutError. A ref'd timer for the (bounded) wait does;
+  // it outlasts the wait by a second, since a timer due at the same moment
+  // could run first and leave the loop empty before V8 resolves the wait.
+  const keepAlive = Number.isFinite(w.ms) ? setTimeout(noop, Math.min(w.ms + 1000, 2 ** 31 - 1)) : undefined;
   try {
     const r = Atomics.waitAsync(w.on ?? ctl, w.word, w.expect, w.ms);
     if (!r.async) return;
@@ -117,10 +124,13 @@ export async function waitAsync(host: WaitHost, w: Wait, signal?: AbortSignal): 
       });
     });
   } finally {
+    clearTimeout(keepAlive);
     if (stall) host.psi.stallLeave();
     if (w.forMemory) addWaiter(host, -1);
   }
 }
+
+function noop(): void {}
 
 /** Runs a waiting algorithm to completion, blocking this thread for its waits. */
 export function driveSync<T>(host: WaitHost, gen: Generator<Wait, T, void>): T {

@@ -9,7 +9,8 @@
  *   `config: { nofail: false }`);
  * - bodies of the given content types (default application/octet-stream)
  *   are read into pool pages by the LoadShedder: `request.body` is a
- *   PoolBody, freed by the plugin when the response is sent; a body that
+ *   PoolBody, freed by the plugin when the response is closed (sent, or its
+ *   connection gone); a body that
  *   cannot be had within the budget is a 503, one over maxBodyBytes a 413;
  * - `app.nofail` holds { pool, shedder }.
  * It never blocks the event loop (see shed.ts). Fastify is an optional peer
@@ -41,8 +42,21 @@ const plugin: FastifyPluginCallback<NofailFastifyOptions> = (app: FastifyInstanc
   const shedder = new LoadShedder(pool, shedOptions);
   app.decorate('nofail', { pool, shedder });
 
+  // A body's pages go back when its response is closed: after it was sent,
+  // or when the connection died first (then no onResponse runs). A body
+  // admitted after that (its pages were waited for) is freed at once.
+  const closed = new WeakSet<FastifyRequest>();
+  const release = (req: FastifyRequest): void => {
+    if (req.body instanceof PoolBody) req.body.free();
+  };
+  const optedOut = (req: FastifyRequest): boolean => (req.routeOptions.config as { nofail?: boolean } | undefined)?.nofail === false;
+
   app.addHook('onRequest', (req: FastifyRequest, reply, next) => {
-    if ((req.routeOptions.config as { nofail?: boolean } | undefined)?.nofail === false) return next();
+    reply.raw.once('close', () => {
+      closed.add(req);
+      release(req);
+    });
+    if (optedOut(req)) return next();
     const err = shedder.gate();
     if (err === null) return next();
     reply.code(503).headers(err.headers).send({ statusCode: 503, error: 'Service Unavailable', message: err.message });
@@ -50,23 +64,16 @@ const plugin: FastifyPluginCallback<NofailFastifyOptions> = (app: FastifyInstanc
 
   app.removeContentTypeParser(contentTypes);
   app.addContentTypeParser(contentTypes, { bodyLimit: Number.MAX_SAFE_INTEGER }, (req, payload, next) => {
-    shedder.admit(contentLength(req.raw), payload).then(
-      (body) => next(null, body),
+    // onRequest already applied the pressure gate.
+    shedder.admit(contentLength(req.raw), payload, { checkPressure: false }).then(
+      (body) => {
+        if (closed.has(req)) {
+          body.free();
+          next(new Error('the client went away'));
+        } else next(null, body);
+      },
       (err: Error) => next(err),
     );
-  });
-
-  // The body's pages go back once the response is out, or the request died.
-  const release = (req: FastifyRequest): void => {
-    if (req.body instanceof PoolBody) req.body.free();
-  };
-  app.addHook('onResponse', (req, _reply, next) => {
-    release(req);
-    next();
-  });
-  app.addHook('onRequestAbort', (req, next) => {
-    release(req);
-    next();
   });
   done();
 };

@@ -38,7 +38,13 @@ export function sendShed(res: ServerResponse, err: ShedError): void {
  */
 export async function readPoolBody(shedder: LoadShedder, req: IncomingMessage, res: ServerResponse): Promise<PoolBody | null> {
   try {
-    return await shedder.admit(contentLength(req), req);
+    const body = await shedder.admit(contentLength(req), req);
+    // The client may have gone while the pages were being found.
+    if (res.destroyed) {
+      body.free();
+      return null;
+    }
+    return body;
   } catch (err) {
     if (err instanceof ShedError) {
       sendShed(res, err);

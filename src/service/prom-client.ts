@@ -4,7 +4,8 @@
  * collect() reads the pool at scrape time.
  *
  *   import { register } from 'prom-client';
- *   collectPoolMetrics(pool, { registry: register, labels: { pool: 'bodies' } });
+ *   await collectPoolMetrics(pool, { registry: register });
+ *   await collectPoolMetrics([{ pool: a, labels: { pool: 'bodies' } }, { pool: b, labels: { pool: 'cache' } }], { registry: register });
  *
  * prom-client is an optional peer dependency: it is passed in (or imported
  * by the caller), never required by nofail itself. One stats() snapshot
@@ -12,7 +13,7 @@
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { InvalidArgTypeError } from '../errors.js';
-import { type MetricFamily, metricFamilies, type MetricsOptions } from '../metrics.js';
+import { type LabelledPool, type MetricFamily, metricFamiliesOf, type MetricsOptions } from '../metrics.js';
 import type { Pool } from '../pool.js';
 
 export interface PromClientOptions extends MetricsOptions {
@@ -22,23 +23,30 @@ export interface PromClientOptions extends MetricsOptions {
   promClient?: { Gauge: typeof Gauge; Counter: typeof Counter };
 }
 
-/** Registers the pool's metrics; returns a function that removes them from the registry. */
-export async function collectPoolMetrics(pool: Pool, options: PromClientOptions): Promise<() => void> {
+/**
+ * Registers the metrics of a pool, or of several (each with its own
+ * labels), once per registry; returns a function that removes them.
+ */
+export async function collectPoolMetrics(pools: Pool | readonly LabelledPool[], options: PromClientOptions): Promise<() => void> {
   if (options === null || typeof options !== 'object' || options.registry === undefined) {
     throw new InvalidArgTypeError('collectPoolMetrics: options.registry is required');
   }
-  const { registry, promClient, ...mo } = options;
+  const { registry, promClient, labels = {}, ...mo } = options;
+  const sources: readonly LabelledPool[] = Array.isArray(pools)
+    ? pools.map((p: LabelledPool) => ({ pool: p?.pool, labels: { ...labels, ...p?.labels } }))
+    : [{ pool: pools as Pool, labels }];
+  const families = () => metricFamiliesOf(sources, mo);
   const pc = promClient ?? (await import('prom-client'));
   let cached: { at: number; byName: Map<string, MetricFamily> } | undefined;
   const family = (name: string): MetricFamily | undefined => {
     const now = performance.now();
     if (cached === undefined || now - cached.at > 100) {
-      cached = { at: now, byName: new Map(metricFamilies(pool.stats(), mo).map((f) => [f.name, f])) };
+      cached = { at: now, byName: new Map(families().map((f) => [f.name, f])) };
     }
     return cached.byName.get(name);
   };
   const names: string[] = [];
-  for (const f of metricFamilies(pool.stats(), mo)) {
+  for (const f of families()) {
     const labelNames = Object.keys(f.samples[0]?.labels ?? {});
     names.push(f.name);
     if (f.type === 'gauge') {

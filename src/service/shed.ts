@@ -23,7 +23,9 @@
  * (allocAsync, reserveAsync), and synchronous allocations are made only
  * where they cannot wait (NOWAIT, or inside a reservation's scope).
  * Bodies of unknown length (chunked) are read page by page under the same
- * budget, counted from the first byte.
+ * budget, counted from admit() (so a slow uploader spends it too); under
+ * 'reserve' each chunk's pages are one reservation. A body that needs
+ * more pages than the pool has is refused as too large (413).
  */
 import { AllocError, InvalidArgTypeError, OutOfRangeError, WouldBlockError } from '../errors.js';
 import { GFP, type GfpMask, validateGfp } from '../gfp.js';
@@ -50,7 +52,11 @@ export interface LoadShedOptions {
   minFree?: 'min' | 'low' | 'high' | false;
   /** Retry-After on 503 responses, seconds; default 1. */
   retryAfterSeconds?: number;
-  /** GFP mask of the 'loop' policy's allocations; default GFP.KERNEL | NOWARN. */
+  /**
+   * GFP mask of the 'loop' policy's allocations; default GFP.KERNEL | NOWARN,
+   * the allocator's plain loop. With an OOM killer configured that may kill
+   * to admit a body; add GFP.RETRY_MAYFAIL to refuse instead.
+   */
   gfp?: GfpMask;
 }
 
@@ -201,9 +207,13 @@ export class LoadShedder {
     shed: { 'too-large': 0, 'psi-some': 0, 'psi-full': 0, watermark: 0, budget: 0 },
   };
 
+  /** The pool's size: a body larger than this can never be admitted. */
+  readonly #totalPages: number;
+
   constructor(pool: Pool, options: LoadShedOptions = {}) {
     this.pool = pool;
     this.options = Object.freeze(resolve(options));
+    this.#totalPages = pool.pressure().totalPages;
   }
 
   /** Why a request would be refused right now without trying (null: it would be tried). */
@@ -228,18 +238,26 @@ export class LoadShedder {
   /**
    * Reads a body of `length` bytes (undefined: unknown, read until the
    * source ends) from `source` into pool pages. Throws ShedError when the
-   * request must be refused; the body's pages are then already freed.
+   * request must be refused; the body's pages are then already freed, and
+   * a stream source is left undestroyed, so that the refusal can still be
+   * answered on its connection (node:http discards the unread rest).
+   * `checkPressure: false` skips the pressure gate (the size and the
+   * budget still apply).
    */
-  async admit(length: number | undefined, source: AsyncIterable<Uint8Array>): Promise<PoolBody> {
+  async admit(length: number | undefined, source: AsyncIterable<Uint8Array>, options: { checkPressure?: boolean } = {}): Promise<PoolBody> {
     const o = this.options;
     if (length !== undefined && length > o.maxBodyBytes) throw this.#refuse('too-large', `body of ${length} bytes is over ${o.maxBodyBytes}`);
-    const refused = this.gate();
-    if (refused !== null) throw refused;
+    if (options.checkPressure !== false) {
+      const refused = this.gate();
+      if (refused !== null) throw refused;
+    }
     const deadline = performance.now() + o.budgetMs;
     const body = new PoolBody(this.pool, []);
+    const it = iterate(source);
     try {
       if (length !== undefined) await this.#grow(body, Math.ceil(length / PAGE_SIZE), deadline);
-      for await (const chunk of source) {
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        const chunk = r.value;
         const end = body.size + chunk.length;
         if (end > o.maxBodyBytes) throw this.#refuse('too-large', `body is over ${o.maxBodyBytes} bytes`);
         const need = Math.ceil(end / PAGE_SIZE) - body.pages.length;
@@ -248,6 +266,7 @@ export class LoadShedder {
       }
     } catch (err) {
       body.free();
+      it.return?.().catch(() => {});
       throw err;
     }
     this.#stats.admitted++;
@@ -264,6 +283,10 @@ export class LoadShedder {
     if (n <= 0) return;
     const pool = this.pool;
     const o = this.options;
+    const total = this.#totalPages;
+    if (body.pages.length + n > total) {
+      throw this.#refuse('too-large', `body needs ${body.pages.length + n} pages; the pool has ${total}`);
+    }
     const left = (): number => Math.max(0, deadline - performance.now());
     try {
       if (o.policy === 'nowait') {
@@ -273,9 +296,11 @@ export class LoadShedder {
       } else {
         const r: Reservation = await pool.reserveAsync(n, { timeoutMs: left() });
         try {
-          // In the reservation's scope the pages are there: these do not wait.
+          // In the reservation's scope the pages are there. NOWAIT all the
+          // same: should anything (ATOMIC, MEMALLOC) have taken them since,
+          // the request is refused rather than a worker thread blocked.
           r.run(() => {
-            for (let i = 0; i < n; i++) body.pages.push(pool.alloc(GFP.KERNEL | GFP.RESERVE | GFP.NOWARN));
+            for (let i = 0; i < n; i++) body.pages.push(pool.alloc(GFP.NOWAIT | GFP.RESERVE));
           });
         } finally {
           r.release();
@@ -293,4 +318,14 @@ export class LoadShedder {
     this.#stats.shed[reason]++;
     return new ShedError(reason, message, this.options.retryAfterSeconds);
   }
+}
+
+/**
+ * The source's iterator. A Readable's is made with destroyOnReturn false:
+ * leaving the loop early (a refusal) must not destroy the request, or the
+ * 503 / 413 could be lost to a reset connection.
+ */
+function iterate(source: AsyncIterable<Uint8Array>): AsyncIterator<Uint8Array> {
+  const r = source as AsyncIterable<Uint8Array> & { iterator?: (o: { destroyOnReturn: boolean }) => AsyncIterator<Uint8Array> };
+  return typeof r.iterator === 'function' ? r.iterator({ destroyOnReturn: false }) : source[Symbol.asyncIterator]();
 }

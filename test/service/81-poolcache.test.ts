@@ -137,22 +137,55 @@ describe('PoolCache', () => {
     expectAccounting(pool, 0);
   });
 
-  it('an entry pinned by a reader keeps its pages through eviction until release()', () => {
+  it('reclaim passes over pinned entries; one replaced or deleted while pinned keeps its pages until release()', () => {
     pool = Pool.create({ size: '512KiB', poison: true });
     const cache = new PoolCache(pool, { maxBytes: '512KiB' });
     const v = value(2 * PAGE_SIZE, 5);
     cache.set('pinned', v);
-    const ref = cache.acquire('pinned')!;
-    // Reclaim takes everything it can, the pinned entry included.
+    cache.set('cold', value(PAGE_SIZE, 6));
+    const ref = cache.acquire('pinned')!; // now the most recent; pin it
+    cache.get('cold'); // and make the pinned one the coldest again
+    // Reclaim takes everything it can, but not the pinned entry.
     const held = takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN);
-    expect(cache.has('pinned')).toBe(false);
+    expect(cache.has('cold')).toBe(false);
+    expect(cache.has('pinned')).toBe(true);
+    expect(cache.stats().pages).toBe(2);
+    for (const p of held.splice(0)) pool.free(p);
+    // Replaced while pinned: the new value is there, the old pages stay the reader's.
+    expect(cache.set('pinned', value(PAGE_SIZE, 7))).toBe(true);
     expect(cache.stats().pinnedEvictedPages).toBe(2);
-    // Its pages were not handed out: the reader's view is still the value.
+    expect(cache.get('pinned')!.equals(value(PAGE_SIZE, 7))).toBe(true);
+    // The evicted pages were not handed out (poison would show it): the view is still the old value.
+    takeAll(pool, GFP.NOWAIT).forEach((p) => held.push(p));
     expect(Buffer.concat(ref.buffers).equals(v)).toBe(true);
     ref.release();
     expect(cache.stats().pinnedEvictedPages).toBe(0);
     for (const p of held) pool.free(p);
+    // Deleted while pinned: the same.
+    const ref2 = cache.acquire('pinned')!;
+    cache.delete('pinned');
+    expect(cache.stats()).toMatchObject({ entries: 0, pinnedEvictedPages: 1 });
+    ref2.release();
     cache.close();
+    expectAccounting(pool, 0);
+  });
+
+  it('a failed set() leaves no stale value behind', () => {
+    pool = Pool.create({ size: '512KiB' });
+    const cache = new PoolCache(pool, { maxBytes: 4 * PAGE_SIZE });
+    cache.set('k', 'old');
+    expect(cache.set('k', value(5 * PAGE_SIZE, 1))).toBe(false); // larger than the cache
+    expect(cache.has('k')).toBe(false);
+    cache.set('k', 'old');
+    const held = takeAll(pool, GFP.NOWAIT);
+    for (const p of held.splice(0, 1)) pool.free(p);
+    const nowait = new PoolCache(pool, { maxBytes: '64KiB', gfp: GFP.NOWAIT });
+    nowait.set('k', 'old');
+    expect(nowait.set('k', value(3 * PAGE_SIZE, 1))).toBe(false); // no memory
+    expect(nowait.has('k')).toBe(false);
+    for (const p of held) pool.free(p);
+    cache.close();
+    nowait.close();
     expectAccounting(pool, 0);
   });
 
@@ -169,6 +202,9 @@ describe('PoolCache', () => {
     cache.close();
     cache.close();
     expectCode(() => cache.get('k'), 'ERR_POOL_CLOSED');
+    expectCode(() => cache.has('k'), 'ERR_POOL_CLOSED');
+    expectCode(() => cache.delete('k'), 'ERR_POOL_CLOSED');
+    expectCode(() => cache.acquire('k'), 'ERR_POOL_CLOSED');
     expectCode(() => cache.set('k', 'v'), 'ERR_POOL_CLOSED');
     expectAccounting(pool, 0);
   });

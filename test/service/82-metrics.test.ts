@@ -5,7 +5,7 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GFP, METRICS_CONTENT_TYPE, type Page, Pool } from '../../src/index.js';
+import { GFP, METRICS_CONTENT_TYPE, metricsOf, type Page, Pool } from '../../src/index.js';
 import { VMSTAT_NAMES } from '../../src/vmstat.js';
 import { collectPoolMetrics } from '../../src/service/prom-client.js';
 import { expectCode } from '../fixtures/expect.js';
@@ -84,6 +84,27 @@ describe('pool.metrics()', () => {
     expectCode(() => pool.metrics({ labels: { 'bad-name': 'x' } }), 'ERR_OUT_OF_RANGE');
     expectCode(() => pool.metrics({ labels: { __reserved: 'x' } }), 'ERR_OUT_OF_RANGE');
     expectCode(() => pool.metrics({ labels: { ok: 1 as never } }), 'ERR_INVALID_ARG_TYPE');
+    expectCode(() => pool.metrics({ labels: { state: 'x' } }), 'ERR_OUT_OF_RANGE', /own metrics/);
+  });
+
+  it('merges several pools into one exposition, one HELP/TYPE per family', () => {
+    pool = Pool.create({ size: '1MiB' });
+    const other = Pool.create({ size: '512KiB' });
+    try {
+      const text = metricsOf([
+        { pool, labels: { pool: 'a' } },
+        { pool: other, labels: { pool: 'b' } },
+      ]);
+      expect(text.match(/^# TYPE nofail_pages gauge$/gm)).toHaveLength(1);
+      const m = index(parse(text));
+      expect(Object.fromEntries(m.get('nofail_pages')!)).toEqual({ 'pool=a': 256, 'pool=b': 128 });
+      expect(m.get('nofail_pages_by_state')!.size).toBe(8);
+      expectCode(() => metricsOf([{ pool, labels: { pool: 'a' } }, { pool: other, labels: { pool: 'a' } }]), 'ERR_OUT_OF_RANGE', /collide/);
+      expectCode(() => metricsOf([{ pool, labels: { pool: 'a' } }, { pool: other, labels: { name: 'b' } }]), 'ERR_OUT_OF_RANGE', /same label names/);
+      expectCode(() => metricsOf([]), 'ERR_INVALID_ARG_TYPE');
+    } finally {
+      other.close();
+    }
   });
 });
 
@@ -102,5 +123,24 @@ describe('prom-client collector', () => {
     remove();
     expect(await registry.metrics()).toBe('\n');
     for (const p of held) pool.free(p);
+  });
+
+  it('collects several pools in one registry', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const other = Pool.create({ size: '512KiB' });
+    try {
+      const registry = new Registry();
+      await collectPoolMetrics(
+        [
+          { pool, labels: { pool: 'a' } },
+          { pool: other, labels: { pool: 'b' } },
+        ],
+        { registry, labels: { service: 'kv' } },
+      );
+      const m = index(parse(await registry.metrics()));
+      expect(Object.fromEntries(m.get('nofail_pages')!)).toEqual({ 'pool=a,service=kv': 256, 'pool=b,service=kv': 128 });
+    } finally {
+      other.close();
+    }
   });
 });

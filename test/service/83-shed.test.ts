@@ -235,3 +235,77 @@ describe('Fastify plugin', () => {
     expectAccounting(pool, 0);
   });
 });
+
+describe('LoadShedder edge cases', () => {
+  it('refuses a body larger than the whole pool with 413 under every policy', async () => {
+    pool = Pool.create({ size: '256KiB' });
+    for (const policy of ['reserve', 'loop', 'nowait'] as const) {
+      const shedder = new LoadShedder(pool, { policy, maxBodyBytes: '1MiB', minFree: false, psiSome: false, psiFull: false });
+      const err = await shedder.admit(128 * PAGE_SIZE, (async function* () {})()).catch((e: unknown) => e);
+      expect(err, policy).toBeInstanceOf(ShedError);
+      expect((err as ShedError).status).toBe(413);
+    }
+    expectAccounting(pool, 0);
+  });
+
+  it('a refusal in the middle of a chunked upload is answered 503, not reset', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const { url } = await serve({ policy: 'nowait', minFree: false, psiSome: false, psiFull: false });
+    const held = takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN);
+    for (const p of held.splice(0, 2)) pool.free(p);
+    const answer = await new Promise<{ status?: number; retryAfter?: string; error?: string }>((resolve) => {
+      const req = request(url, { method: 'POST' }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] as string }));
+      });
+      req.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code }));
+      // Two pages arrive and fit; the third cannot be had.
+      req.write(payload(2 * PAGE_SIZE));
+      setTimeout(() => req.end(payload(PAGE_SIZE)), 50);
+    });
+    expect(answer).toEqual({ status: 503, retryAfter: '1' });
+    for (const p of held) pool.free(p);
+    expectAccounting(pool, 0);
+  });
+});
+
+describe('Fastify plugin, connections that go away', () => {
+  it('frees a body whose client left before the reply, and lets opted-out routes skip the gate', async () => {
+    pool = Pool.create({ size: '1MiB' });
+    const app = Fastify();
+    await app.register(nofailFastify, { pool, minFree: 'low', psiSome: false, psiFull: false });
+    let handled = 0;
+    app.post('/slow', async (req) => {
+      await new Promise((r) => setTimeout(r, 100));
+      handled++;
+      return { pages: (req.body as PoolBody).pages.length };
+    });
+    app.post('/open', { config: { nofail: false } } as never, async (req) => ({ pages: (req.body as PoolBody).pages.length }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const { port } = app.server.address() as AddressInfo;
+      for (let i = 0; i < 5; i++) {
+        const req = request({ port, host: '127.0.0.1', path: '/slow', method: 'POST', headers: { 'content-type': 'application/octet-stream' } });
+        req.on('error', () => {});
+        req.end(payload(4 * PAGE_SIZE));
+        await new Promise((r) => setTimeout(r, 20));
+        req.destroy();
+      }
+      const deadline = performance.now() + 5000;
+      while (handled < 5 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(handled).toBe(5);
+      expectAccounting(pool, 0);
+      // Under the watermark, a route that opted out still takes its body.
+      const held = takeAll(pool, GFP.ATOMIC);
+      for (const p of held.splice(0, pool.stats().watermarks.low - pool.stats().freePages - 1)) pool.free(p);
+      const r = await fetch(`http://127.0.0.1:${port}/open`, { method: 'POST', body: payload(PAGE_SIZE), headers: { 'content-type': 'application/octet-stream' } });
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ pages: 1 });
+      for (const p of held) pool.free(p);
+    } finally {
+      await app.close();
+    }
+    expectAccounting(pool, 0);
+  });
+});

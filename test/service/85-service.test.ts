@@ -11,7 +11,7 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- a plain .mjs module without types
-import { formatRun, runPolicy } from '../../bench/service-load.mjs';
+import { checkRun, formatRun, runPolicy } from '../../bench/service-load.mjs';
 import { requireDist } from '../fixtures/workers.js';
 
 const seconds = Number(process.env.NOFAIL_SERVICE_SECONDS ?? 4);
@@ -24,6 +24,8 @@ describe.skipIf(!(seconds > 0))('example service under load', () => {
         requireDist();
         const r = await runPolicy({ policy, seconds, connections: 64, poolSize: '2MiB', budgetMs: 50, keys: 2000, maxBody: 512 * 1024 });
         console.log(formatRun(r));
+        // The script's own verdict (the same checks as below, as text).
+        expect(checkRun(r)).toEqual([]);
         // It ran, and it ran into memory pressure: reclaim took cache pages.
         expect(r.requests).toBeGreaterThan(100);
         expect(r.after.cache.shrunk).toBeGreaterThan(0);
