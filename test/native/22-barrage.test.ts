@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { GFP, type Page, Pool, SharedMutex } from '../../src/index.js';
+import { GFP, LoadShedder, metricsOf, type Page, Pool, PoolBuffer, PoolCache, SharedMutex } from '../../src/index.js';
 import { native } from '../../src/native.js';
 
 const BAD: unknown[] = [
@@ -97,6 +97,7 @@ describe('bad-input barrage', () => {
           // freed already by the call itself
         }
       } else if (r && typeof r === 'object' && 'release' in r) (r as { release(): void }).release();
+      else if (r instanceof PoolBuffer) r.free();
     };
     const foreign = other.alloc();
     const freed = pool.alloc();
@@ -131,6 +132,18 @@ describe('bad-input barrage', () => {
       (pool.psiTrigger(a[0] as never, a[1] as never) as () => void)(),
     );
     await check('mempool', 1, [{ minNr: 1 }], (a) => pool.mempool(a[0] as never).destroy());
+    await check('buffer', 2, [page(), 10], (a) => pool.buffer(a[0] as Page, a[1] as number));
+    for (const x of extra) await check('buffer(extra)', 1, [x], (a) => pool.buffer(a[0] as Page));
+    await check('allocBuffer', 2, [5000, GFP.KERNEL], (a) => pool.allocBuffer(a[0] as number, a[1] as number));
+    await check('allocBufferAsync', 3, [5000, GFP.KERNEL, { timeoutMs: 50 }], (a) => pool.allocBufferAsync(a[0] as number, a[1] as number, a[2] as never));
+    await check('metrics', 1, [{ prefix: 'x_', labels: { a: 'b' } }], (a) => pool.metrics(a[0] as never));
+    await check('metricsOf', 2, [[{ pool, labels: { p: '1' } }], {}], (a) => metricsOf(a[0] as never, a[1] as never));
+    await check('PoolCache', 1, [{ maxBytes: '64KiB' }], (a) => new PoolCache(pool, a[0] as never).close());
+    const cache = new PoolCache(pool, { maxBytes: '64KiB' });
+    await check('PoolCache.set', 2, ['k', 'v'], (a) => cache.set(a[0] as string, a[1] as string));
+    await check('PoolCache.get', 1, ['k'], (a) => cache.get(a[0] as string));
+    cache.close();
+    await check('LoadShedder', 1, [{ policy: 'loop' }], (a) => new LoadShedder(pool, a[0] as never));
     await check('Pool.create', 1, [{ size: '64KiB' }], (a) => Pool.create(a[0] as never).close());
     await check('Pool.attach', 2, [pool.handle, {}], (a) => Pool.attach(a[0] as never, a[1] as never).close());
     const m = new SharedMutex({ name: 'm' });
