@@ -21,6 +21,8 @@
 // Reports { kind: 'report', ... } with cumulative counters every second
 // and once at the end; a mismatch or an unexpected error is reported with
 // its details at once.
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GFP, Pool } from '../dist/index.js';
 
@@ -98,8 +100,22 @@ function unexpected(err, where) {
   parentPort.postMessage({ kind: 'error', id, where, code: err?.code, name: err?.name, message: String(err?.message ?? err) });
 }
 
+// The live heap on request: a full GC, then heapUsed. V8 grows and
+// shrinks heapTotal lazily (a sawtooth of ~100 MiB over minutes here), so
+// only the heap after a GC can show a JavaScript leak. (gc() the way
+// --expose-gc would give it, without a flag on the command line.)
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc');
+parentPort.on('message', (m) => {
+  if (m !== 'heap') return;
+  gc();
+  parentPort.postMessage({ kind: 'heap', id, used: process.memoryUsage().heapUsed });
+});
+
 function report(final = false) {
-  parentPort.postMessage({ kind: 'report', id, role, final, ...c });
+  // heapTotal: this isolate's V8 heap, so the main thread can say how much
+  // of the process RSS the live isolates' heaps explain.
+  parentPort.postMessage({ kind: 'report', id, role, final, heapTotal: process.memoryUsage().heapTotal, ...c });
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
