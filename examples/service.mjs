@@ -40,7 +40,7 @@ const { values: args } = parseArgs({
 });
 
 const pool = Pool.create({ size: args['pool-size'] });
-const total = pool.stats().totalPages;
+const total = pool.totalPages;
 // By default the cache may fill the whole pool: what bounds it then is
 // reclaim — request bodies in flight take pages back through its shrinker.
 const cache = new PoolCache(pool, { maxBytes: args['cache-size'] ?? total * 4096, name: 'kv-cache' });
@@ -60,8 +60,7 @@ const sha256 = (parts) => {
 // Peak pages in use, sampled cheaply (pool.pressure() is ~1 µs).
 let peakUsed = 0;
 const sampler = setInterval(() => {
-  const p = pool.pressure();
-  peakUsed = Math.max(peakUsed, p.totalPages - p.freePages);
+  peakUsed = Math.max(peakUsed, total - pool.pressure().freePages);
 }, 10);
 sampler.unref();
 

@@ -49,13 +49,13 @@ export class PoolBuffer {
   readonly page: Page;
   /** Exactly the bytes asked for; the page may be larger (a power of two of pages). */
   readonly buf: Buffer;
-  readonly #free: (p: Page) => void;
+  readonly #pool: { free(page: Page): void };
 
   /** @internal use pool.allocBuffer() */
-  constructor(page: Page, size: number, free: (p: Page) => void) {
+  constructor(page: Page, size: number, pool: { free(page: Page): void }) {
     this.page = page;
     this.buf = bufferOf(page, size);
-    this.#free = free;
+    this.#pool = pool;
   }
 
   /** Bytes asked for (buf.length). */
@@ -69,7 +69,7 @@ export class PoolBuffer {
   }
 
   free(): void {
-    this.#free(this.page);
+    this.#pool.free(this.page);
   }
 
   [Symbol.dispose](): void {
@@ -79,4 +79,30 @@ export class PoolBuffer {
   get [Symbol.toStringTag](): string {
     return `PoolBuffer ${this.buf.length} bytes at pfn ${this.page.pfn} (${this.page.size >> PAGE_SHIFT} pages)`;
   }
+}
+
+/*
+ * Bytes spread over a list of order-0 pages, in order: what PoolCache
+ * values and request bodies (PoolBody) are. Byte i lives in pages[i >> 12]
+ * at offset i & 4095.
+ */
+
+/** Copies `src` into the pages from byte `at` on; the pages must be there. Returns the new end. */
+export function copyIntoPages(pages: readonly Page[], at: number, src: Uint8Array): number {
+  let off = 0;
+  while (off < src.length) {
+    const into = at % PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - into, src.length - off);
+    pages[Math.floor(at / PAGE_SIZE)]!.bytes.set(src.subarray(off, off + n), into);
+    off += n;
+    at += n;
+  }
+  return at;
+}
+
+/** Buffers over the first `size` bytes of the pages (the last one trimmed), no copy. */
+export function pageViews(pages: readonly Page[], size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i * PAGE_SIZE < size; i++) out.push(bufferOf(pages[i]!, Math.min(PAGE_SIZE, size - i * PAGE_SIZE)));
+  return out;
 }

@@ -84,6 +84,8 @@ export class PoolCore implements PageOwner, WaitHost {
   inReclaim = 0;
   /** Run by close() in this thread before it detaches (pending retry loops fail, ...). */
   readonly closeHooks = new Set<() => void>();
+  /** Stops the PSI sampler, in the thread that created the pool (it runs it). */
+  stopSampler: (() => void) | undefined;
   /** The task table in the control block (tasks.ts). */
   readonly tasks: TaskTable;
   /** Delivers OOM kills of this thread's tasks on this thread (kill.ts). */
@@ -142,6 +144,37 @@ export class PoolCore implements PageOwner, WaitHost {
 
   updatePlain(): void {
     this.plain = !this.debugChecks && !this.closed && this.fill < 0 && this.cachedWord >= 0;
+  }
+
+  /** Turns this thread's fault injection on (an injector) or off (null). */
+  setFaults(faults: FaultInjector | null): void {
+    this.faults = faults;
+    this.debugChecks = faults !== null || this.lockdep;
+    this.updatePlain();
+  }
+
+  /**
+   * Detaches this thread (pool.close()): close hooks, the PSI sampler,
+   * shrinkers and the PSI task go; native returns the thread's pages —
+   * its page cache with them — and waiters are woken. Returns the pages
+   * returned; 0 when already closed.
+   */
+  close(): number {
+    if (this.closed) return 0;
+    for (const hook of [...this.closeHooks]) hook();
+    this.closeHooks.clear();
+    this.stopSampler?.();
+    this.reclaim.release();
+    this.psi.taskStop();
+    const returned = native.detach(this.slot);
+    this.closed = true;
+    this.updatePlain();
+    if (this.pcp !== null) {
+      this.pcp.count = 0; // the detach returned them with the rest of this thread's pages
+      this.publishCached();
+    }
+    this.wakeWaiters();
+    return returned;
   }
 
   /** Between wait slices: answer reclaim requests, and take a pending OOM kill. */

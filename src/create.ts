@@ -2,11 +2,11 @@
  * Pool.create()'s options, validated and turned into what native create()
  * takes plus the pool-wide words of a fresh control block (behavior, OOM
  * configuration, fill on free, stall reports, lockdep), which every thread
- * that attaches reads.
+ * that attaches reads; and Pool.attach()'s arguments, validated.
  */
 import { CONTROL_BYTES, CTL } from './control.js';
-import { InvalidArgTypeError, OutOfRangeError } from './errors.js';
-import { checkBool, DEFAULT_SIZE, type PoolOptions, resolveBehavior, resolveOom, resolvePcp, resolvePolicy } from './options.js';
+import { BadPageError, InvalidArgTypeError, OutOfRangeError } from './errors.js';
+import { type AttachOptions, checkBool, DEFAULT_SIZE, type PoolOptions, resolveBehavior, resolveOom, resolvePcp, resolvePolicy } from './options.js';
 import { POISON_BYTE } from './poison.js';
 import { PAGE_SIZE, parseSize } from './size.js';
 import { STALL_WARN_MS } from './slowpath.js';
@@ -73,4 +73,21 @@ export function resolveCreate(options: PoolOptions): CreateArgs {
   ctl[CTL.STALL_WARN_MS] = stall;
   ctl[CTL.LOCKDEP] = lockdep ? 1 : 0;
   return { bytes: pages * PAGE_SIZE, maxOrder, wm, flags, releaseOrder, control, ctl };
+}
+
+/** Pool.attach()'s handle and options, checked before native sees the handle. */
+export function checkAttach(handle: { id: number; nonce: number; control: SharedArrayBuffer }, options: AttachOptions): void {
+  if (
+    handle === null ||
+    typeof handle !== 'object' ||
+    typeof handle.id !== 'number' ||
+    typeof handle.nonce !== 'number' ||
+    !(handle.control instanceof SharedArrayBuffer)
+  ) {
+    throw new InvalidArgTypeError('handle must be a pool handle { id, nonce, control } from pool.handle');
+  }
+  if (handle.control.byteLength < CONTROL_BYTES) throw new BadPageError('handle.control is not a pool control block');
+  if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options must be an object');
+  resolvePcp(options.pcp);
+  resolvePolicy(options);
 }

@@ -4,9 +4,9 @@
  * the bookkeeping of pages in this thread; what GFP flags mean lives in
  * gfp.ts, how deep each caller may go in the native zone.
  */
-import { CONTROL_BYTES, CTL } from './control.js';
+import { CTL } from './control.js';
 import { PoolCore } from './core.js';
-import { resolveCreate } from './create.js';
+import { checkAttach, resolveCreate } from './create.js';
 import {
   type AllocAsyncOptions,
   type AttachOptions,
@@ -16,11 +16,11 @@ import {
   resolvePcp,
   resolvePolicy,
 } from './options.js';
-import { acquire, checkReserveArgs, currentReservation, Reservation, tryWatermark, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
+import { currentReservation, type Reservation, reserve, reserveAsync, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
 import { Mempool, type MempoolOptions } from './mempool.js';
 import { Task, type TaskOptions } from './task.js';
 import { currentTaskId, TF } from './tasks.js';
-import { AllocError, BadPageError, InvalidArgTypeError, NofailError, PoolClosedError } from './errors.js';
+import { AllocError, NofailError, PoolClosedError } from './errors.js';
 import { FaultInjector, type FaultInjectOptions } from './faultinject.js';
 import { allocFailureText, applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, validateGfp } from './gfp.js';
 import { ALLOC, GEN_SCALE, native } from './native.js';
@@ -65,8 +65,6 @@ export class Pool {
   #handle: PoolHandle;
   #stats = new Float64Array(native.statsLength);
   #bulkScratch = { out: new Int32Array(2 * 64) };
-  /** Stops the PSI sampler (the creating thread runs it). */
-  #stopSampler: (() => void) | undefined;
   /** Pages in the pool. */
   readonly totalPages: number;
   /** Largest order this pool hands out. */
@@ -92,25 +90,13 @@ export class Pool {
     const r = native.create(c.bytes, c.maxOrder, c.wm.min, c.wm.low, c.wm.high, c.flags, c.releaseOrder, c.ctl);
     const pool = new Pool(r, c.control, options);
     // PSI averages are sampled every 2 s (an unref'd timer on the creating thread).
-    pool.#stopSampler = pool.#core.psi.startSampler();
+    pool.#core.stopSampler = pool.#core.psi.startSampler();
     return pool;
   }
 
   /** Attaches this thread to a pool created elsewhere. */
   static attach(handle: PoolHandle, options: AttachOptions = {}): Pool {
-    if (
-      handle === null ||
-      typeof handle !== 'object' ||
-      typeof handle.id !== 'number' ||
-      typeof handle.nonce !== 'number' ||
-      !(handle.control instanceof SharedArrayBuffer)
-    ) {
-      throw new InvalidArgTypeError('handle must be a pool handle { id, nonce, control } from pool.handle');
-    }
-    if (handle.control.byteLength < CONTROL_BYTES) throw new BadPageError('handle.control is not a pool control block');
-    if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options must be an object');
-    resolvePcp(options.pcp);
-    resolvePolicy(options);
+    checkAttach(handle, options);
     const r = native.attach(handle.id, handle.nonce, new Int32Array(handle.control));
     return new Pool(r, handle.control, options);
   }
@@ -398,16 +384,14 @@ export class Pool {
   /** Allocates the smallest block that holds `size` bytes; `buf` is exactly `size` bytes of it. */
   allocBuffer(size: number, gfp: GfpMask = GFP.KERNEL): PoolBuffer {
     checkBufferSize(size, this.#core.maxOrder);
-    return new PoolBuffer(this.alloc(gfp, orderForSize(size)), size, this.#freeFn);
+    return new PoolBuffer(this.alloc(gfp, orderForSize(size)), size, this);
   }
 
   /** allocBuffer() that waits without blocking the thread, like allocAsync(). */
   async allocBufferAsync(size: number, gfp: GfpMask = GFP.KERNEL, options: AllocAsyncOptions = {}): Promise<PoolBuffer> {
     checkBufferSize(size, this.#core.maxOrder);
-    return new PoolBuffer(await this.allocAsync(gfp, orderForSize(size), options), size, this.#freeFn);
+    return new PoolBuffer(await this.allocAsync(gfp, orderForSize(size), options), size, this);
   }
-
-  readonly #freeFn = (p: Page): void => this.free(p);
 
   /**
    * Registers a shrinker: a cache that gives pages back under pressure.
@@ -437,21 +421,12 @@ export class Pool {
    * the main thread (use reserveAsync there).
    */
   reserve(pages: number, options: ReserveOptions = {}): Reservation {
-    const r = checkReserveArgs(this.#core, pages, options);
-    // Memory is plentiful: one native call, no waiting machinery.
-    if (r.mode === 'watermark' && tryWatermark(this.#core, r.pages)) {
-      return new Reservation(this.#core, r.pages, 'watermark', null);
-    }
-    return driveSync(this.#core, acquire(this.#core, r.pages, r.mode, options.timeoutMs));
+    return reserve(this.#core, pages, options);
   }
 
   /** reserve() that waits without blocking; abortable, and nothing stays reserved on abort or timeout. */
   async reserveAsync(pages: number, options: ReserveAsyncOptions = {}): Promise<Reservation> {
-    const r = checkReserveArgs(this.#core, pages, options);
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new InvalidArgTypeError('options.signal must be an AbortSignal');
-    }
-    return driveAsync(this.#core, acquire(this.#core, r.pages, r.mode, options.timeoutMs), options.signal);
+    return reserveAsync(this.#core, pages, options);
   }
 
   /** A mempool of `minNr` preallocated blocks (mempool.ts); other threads use Mempool.attach(pool, mp.handle). */
@@ -462,9 +437,7 @@ export class Pool {
   /** Fault injection for this thread's allocations (fail_page_alloc); null turns it off. */
   faultInject(options: FaultInjectOptions | null): void {
     this.#slot();
-    this.#core.faults = options === null ? null : new FaultInjector(options);
-    this.#core.debugChecks = this.#core.faults !== null || this.#core.lockdep;
-    this.#core.updatePlain();
+    this.#core.setFaults(options === null ? null : new FaultInjector(options));
   }
 
   /**
@@ -507,22 +480,7 @@ export class Pool {
    * were returned.
    */
   close(): number {
-    const core = this.#core;
-    if (core.closed) return 0;
-    for (const hook of [...core.closeHooks]) hook();
-    core.closeHooks.clear();
-    this.#stopSampler?.();
-    core.reclaim.release();
-    core.psi.taskStop();
-    const returned = native.detach(core.slot);
-    core.closed = true;
-    core.updatePlain();
-    if (core.pcp !== null) {
-      core.pcp.count = 0;  // the detach returned them with the rest of this thread's pages
-      core.publishCached();
-    }
-    core.wakeWaiters();
-    return returned;
+    return this.#core.close();
   }
 
   [Symbol.dispose](): void {

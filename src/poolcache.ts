@@ -20,6 +20,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AllocError, InvalidArgTypeError, OutOfRangeError, PoolClosedError, WouldBlockError } from './errors.js';
+import { copyIntoPages, pageViews } from './buffer.js';
 import { GFP, type GfpMask, validateGfp } from './gfp.js';
 import type { Page } from './page.js';
 import type { Pool } from './pool.js';
@@ -169,17 +170,8 @@ export class PoolCache<K extends {} = string> {
       }
       throw err;
     }
-    let at = 0; // bytes written so far
-    for (const part of parts) {
-      let off = 0;
-      while (off < part.length) {
-        const page = pages[Math.floor(at / PAGE_SIZE)]!;
-        const len = Math.min(PAGE_SIZE - (at % PAGE_SIZE), part.length - off);
-        page.bytes.set(part.subarray(off, off + len), at % PAGE_SIZE);
-        off += len;
-        at += len;
-      }
-    }
+    let at = 0;
+    for (const part of parts) at = copyIntoPages(pages, at, part);
     this.#livePages += n;
     this.#lru.set(key, new Entry(pages, size));
     return true;
@@ -189,12 +181,7 @@ export class PoolCache<K extends {} = string> {
   get(key: K): Buffer | undefined {
     const e = this.#lookup(key);
     if (e === undefined) return undefined;
-    const out = Buffer.allocUnsafe(e.size);
-    for (let i = 0; i < e.pages.length; i++) {
-      const len = Math.min(PAGE_SIZE, e.size - i * PAGE_SIZE);
-      out.set(e.pages[i]!.bytes.subarray(0, len), i * PAGE_SIZE);
-    }
-    return out;
+    return Buffer.concat(pageViews(e.pages, e.size), e.size);
   }
 
   /**
@@ -206,7 +193,7 @@ export class PoolCache<K extends {} = string> {
     const e = this.#lookup(key);
     if (e === undefined) return undefined;
     e.refs++;
-    const buffers = e.pages.map((p, i) => this.#pool.buffer(p, Math.min(PAGE_SIZE, e.size - i * PAGE_SIZE)));
+    const buffers = pageViews(e.pages, e.size);
     let released = false;
     return {
       size: e.size,

@@ -27,7 +27,7 @@ import { InvalidArgTypeError, OutOfRangeError, PoolClosedError } from './errors.
 import { GFP } from './gfp.js';
 import { Kswapd } from './kswapd.js';
 import { ALLOC, native, STATUS } from './native.js';
-import type { Wait } from './wait.js';
+import { driveAsync, driveSync, type Wait } from './wait.js';
 
 export type ReservationMode = 'watermark' | 'tokens';
 
@@ -164,6 +164,23 @@ export function checkReserveArgs(core: PoolCore, pages: unknown, o: ReserveOptio
     throw new OutOfRangeError(`timeoutMs must be a finite number >= 0; received ${String(o.timeoutMs)}`);
   }
   return { pages, mode };
+}
+
+/** pool.reserve(): blocks (a worker) or throws ERR_WOULD_BLOCK (the main thread) when it must wait. */
+export function reserve(core: PoolCore, pages: number, options: ReserveOptions): Reservation {
+  const r = checkReserveArgs(core, pages, options);
+  // Memory is plentiful: one native call, no waiting machinery.
+  if (r.mode === 'watermark' && tryWatermark(core, r.pages)) return new Reservation(core, r.pages, 'watermark', null);
+  return driveSync(core, acquire(core, r.pages, r.mode, options.timeoutMs));
+}
+
+/** pool.reserveAsync(): waits without blocking; abortable. */
+export function reserveAsync(core: PoolCore, pages: number, options: ReserveAsyncOptions): Promise<Reservation> {
+  const r = checkReserveArgs(core, pages, options);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgTypeError('options.signal must be an AbortSignal');
+  }
+  return driveAsync(core, acquire(core, r.pages, r.mode, options.timeoutMs), options.signal);
 }
 
 /**

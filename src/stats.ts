@@ -126,7 +126,6 @@ export interface PoolPressure {
   freePages: number;
   /** Pages in this thread's page cache: allocated for the zone, but this thread's next allocations take them first. */
   cachedPages: number;
-  totalPages: number;
   /** Pages held back by watermark reservations: they raise every mark. */
   reservedPages: number;
   watermarks: Watermarks;
@@ -138,7 +137,6 @@ export function collectPressure(core: PoolCore, s: Float64Array): PoolPressure {
   return {
     freePages: s[STAT.freePages]!,
     cachedPages: core.pcp?.count ?? 0,
-    totalPages: s[STAT.totalPages]!,
     reservedPages: s[STAT.reserved]!,
     watermarks: { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! },
     psi: core.psi.snapshot(),

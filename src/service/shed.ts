@@ -27,6 +27,7 @@
  * 'reserve' each chunk's pages are one reservation. A body that needs
  * more pages than the pool has is refused as too large (413).
  */
+import { copyIntoPages, pageViews } from '../buffer.js';
 import { AllocError, InvalidArgTypeError, OutOfRangeError, WouldBlockError } from '../errors.js';
 import { GFP, type GfpMask, validateGfp } from '../gfp.js';
 import type { Page } from '../page.js';
@@ -119,24 +120,12 @@ export class PoolBody {
 
   /** @internal Appends bytes; the pages must already be there. */
   append(chunk: Uint8Array): void {
-    let off = 0;
-    while (off < chunk.length) {
-      const page = this.pages[Math.floor(this.#size / PAGE_SIZE)]!;
-      const at = this.#size % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - at, chunk.length - off);
-      page.bytes.set(chunk.subarray(off, off + n), at);
-      off += n;
-      this.#size += n;
-    }
+    this.#size = copyIntoPages(this.pages, this.#size, chunk);
   }
 
   /** Views of the body's pages (no copy), valid until free(). */
   buffers(): Buffer[] {
-    const out: Buffer[] = [];
-    for (let i = 0; i * PAGE_SIZE < this.#size; i++) {
-      out.push(this.#pool.buffer(this.pages[i]!, Math.min(PAGE_SIZE, this.#size - i * PAGE_SIZE)));
-    }
-    return out;
+    return pageViews(this.pages, this.#size);
   }
 
   /** The body as one fresh Buffer (a copy). */
@@ -207,13 +196,9 @@ export class LoadShedder {
     shed: { 'too-large': 0, 'psi-some': 0, 'psi-full': 0, watermark: 0, budget: 0 },
   };
 
-  /** The pool's size: a body larger than this can never be admitted. */
-  readonly #totalPages: number;
-
   constructor(pool: Pool, options: LoadShedOptions = {}) {
     this.pool = pool;
     this.options = Object.freeze(resolve(options));
-    this.#totalPages = pool.pressure().totalPages;
   }
 
   /** Why a request would be refused right now without trying (null: it would be tried). */
@@ -283,7 +268,8 @@ export class LoadShedder {
     if (n <= 0) return;
     const pool = this.pool;
     const o = this.options;
-    const total = this.#totalPages;
+    // A body larger than the pool can never be admitted.
+    const total = pool.totalPages;
     if (body.pages.length + n > total) {
       throw this.#refuse('too-large', `body needs ${body.pages.length + n} pages; the pool has ${total}`);
     }
