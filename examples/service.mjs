@@ -162,11 +162,12 @@ function debugPool(res) {
   const body = {
     totalPages: s.totalPages,
     freePages: s.freePages,
+    // free + cached + allocated == total; allocated is what callers hold.
+    cachedPages: s.cachedPages,
     allocatedPages: s.allocatedPages,
-    threadCachePages: s.cachedPages,
     cachePages: c.pages,
-    // Pages held by anything but the value cache and this thread's page cache: requests in flight.
-    inFlightPages: s.allocatedPages - s.cachedPages - c.pages,
+    // Pages held by anything but the value cache: requests in flight.
+    inFlightPages: s.allocatedPages - c.pages,
     peakUsedPages: peakUsed,
     eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     served,

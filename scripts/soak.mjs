@@ -311,13 +311,12 @@ let invariantChecks = 0;
 function sample() {
   const t = (performance.now() - t0) / 1000;
   const rss = rssKiB();
-  let s = pool.stats();
-  // A lock-free snapshot can catch a free between its two counters; a real
-  // leak persists.
-  for (let i = 0; i < 5 && s.freePages + s.allocatedPages !== s.totalPages; i++) s = pool.stats();
-  if (s.freePages + s.allocatedPages !== s.totalPages) {
+  // stats() is a snapshot taken under the zone lock: the identity holds in
+  // every read, so one mismatch is a bug.
+  const s = pool.stats();
+  if (s.freePages + s.cachedPages + s.allocatedPages !== s.totalPages) {
     identityMismatches++;
-    problem('identity', `free ${s.freePages} + allocated ${s.allocatedPages} != total ${s.totalPages} (5 snapshots)`);
+    problem('identity', `free ${s.freePages} + cached ${s.cachedPages} + allocated ${s.allocatedPages} != total ${s.totalPages}`);
   }
   let inv = 'ok';
   try {
@@ -394,8 +393,8 @@ try {
   problem('invariant', `at the end: ${err.message}`);
 }
 const end = pool.stats();
-if (end.freePages + end.cachedPages !== end.totalPages) {
-  problem('pages lost', `at the end free ${end.freePages} + main page cache ${end.cachedPages} != total ${end.totalPages} (allocated ${end.allocatedPages})`);
+if (end.allocatedPages !== 0 || end.freePages + end.cachedPages !== end.totalPages) {
+  problem('pages lost', `at the end free ${end.freePages} + page caches ${end.cachedPages} != total ${end.totalPages} (allocated ${end.allocatedPages})`);
 }
 if (end.tasks !== 2) problem('tasks leaked', `at the end ${end.tasks} live tasks; expected 2 (main and transit)`);
 const v = end.vmstat;
@@ -465,7 +464,7 @@ console.log(
   `exits: hogs killed ${exits.hog.killed}, stubborn hogs reaped and gone ${exits.hog.stubborn}, ` +
     `mixed workers OOM-killed ${exits.mixed.killed}, other ${exits.hog.other + exits.mixed.other}; median hog lifetime ${(median / 1000).toFixed(1)} s`,
 );
-console.log(`checks: ${invariantChecks} invariant walks, ${identityMismatches} identity mismatches, end: free ${end.freePages} + main cache ${end.cachedPages} of ${end.totalPages}, ${end.tasks} tasks`);
+console.log(`checks: ${invariantChecks} invariant walks, ${identityMismatches} identity mismatches, end: free ${end.freePages} + cached ${end.cachedPages} of ${end.totalPages}, ${end.tasks} tasks`);
 console.log(`warnings: ${Object.entries(warnings).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
 if (bystanderKills > 0) {
   console.log(

@@ -116,20 +116,21 @@ export class PoolCore implements PageOwner, WaitHost {
     this.lockdep = ctl[CTL.LOCKDEP] === 1;
     this.debugChecks = this.lockdep;
     this.wmark = new WatermarkView(ctl);
+    this.tasks = new TaskTable(control);
+    const inTable = this.tasks.inTable(this.taskId);
+    this.sigWord = inTable ? this.tasks.wordOf(this.taskId, T.FLAGS) : CTL.ZERO;
+    this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
+    this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, T.CACHED) : -1;
+    this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, T.TOKENS) : -1;
     // A refill is all or none, so a batch can never exceed the pool.
-    this.pcp = pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages));
+    this.pcp =
+      pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages), ctl, this.cachedWord);
     this.allowMainThreadBlocking = policy.allowMainThreadBlocking;
     this.vmstat = new VmStat(control);
     this.psi = new Psi(control, PSI_BYTE_OFFSET);
     this.psi.taskStart();
     this.reclaim = new Reclaim(this);
-    this.tasks = new TaskTable(control);
     this.kills = new KillDelivery(this);
-    this.sigWord = this.tasks.inTable(this.taskId) ? this.tasks.wordOf(this.taskId, T.FLAGS) : CTL.ZERO;
-    const inTable = this.tasks.inTable(this.taskId);
-    this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
-    this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, T.CACHED) : -1;
-    this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, T.TOKENS) : -1;
     this.updatePlain();
     this.tasks.init(this.taskId, { name: policy.name, adj: policy.oomScoreAdj, home: this.taskId, thread: true });
     this.kills.register(this.taskId, policy.onOomKill);
@@ -267,6 +268,6 @@ export class PoolCore implements PageOwner, WaitHost {
    * hot paths never share one.
    */
   publishCached(): void {
-    if (this.pcp !== null && this.cachedWord >= 0) this.ctl[this.cachedWord] = this.pcp.count;
+    this.pcp?.publish();
   }
 }

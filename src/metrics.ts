@@ -66,16 +66,15 @@ export function metricFamilies(s: PoolStats, options: MetricsOptions = {}): Metr
   const many = (name: string, type: MetricType, help: string, samples: [Record<string, string>, number][]) =>
     out.push({ name: prefix + name, type, help, samples: samples.map(([l, value]) => ({ labels: { ...labels, ...l }, value })) });
 
-  let cached = 0;
-  for (const n of Object.values(s.cachedByTask)) cached += n;
   one('pages', 'gauge', 'Pages in the pool.', s.totalPages);
-  many('pages_by_state', 'gauge', 'Pages by state: free in the buddy allocator, in per-thread caches, handed out to users (caches and tokens excluded), held as reservation tokens.', [
+  // The three states of stats(), which add up to the pool in every snapshot.
+  many('pages_by_state', 'gauge', 'Pages by state: free in the buddy allocator, cached in per-thread page caches, allocated to callers (token reservations included); they add up to nofail_pages.', [
     [{ state: 'free' }, s.freePages],
-    [{ state: 'cached' }, cached],
-    [{ state: 'allocated' }, Math.max(0, s.allocatedPages - cached - s.reservedTokens)],
-    [{ state: 'reserved_tokens' }, s.reservedTokens],
+    [{ state: 'cached' }, s.cachedPages],
+    [{ state: 'allocated' }, s.allocatedPages],
   ]);
   one('reserved_pages', 'gauge', 'Pages held back by watermark reservations (raises every watermark).', s.reservedPages);
+  one('reserved_token_pages', 'gauge', 'Pages held in token reservations (a part of the allocated state).', s.reservedTokens);
   many('watermark_pages', 'gauge', 'Zone watermarks in pages, before reservations are added.', [
     [{ level: 'min' }, s.watermarks.min],
     [{ level: 'low' }, s.watermarks.low],

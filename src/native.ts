@@ -37,6 +37,8 @@ export interface NativeAddon {
   readonly statsLength: number;
   readonly debugLevel: number;
   readonly genBits: number;
+  /** Where stats() puts each field of its snapshot (native/binding/pool_api.cc declares the layout). */
+  readonly statIndex: Readonly<Record<string, number>>;
   init(errors: object): void;
   create(
     bytes: number,
@@ -71,27 +73,6 @@ export interface NativeAddon {
   check(slot: number): string | null;
 }
 
-/** Indices into the Float64Array that stats() fills (native/binding/pool_api.cc). */
-export const STAT = {
-  totalPages: 0,
-  freePages: 1,
-  allocatedPages: 2,
-  min: 3,
-  low: 4,
-  high: 5,
-  reserved: 6,
-  allocs: 7,
-  frees: 8,
-  pgalloc: 9,
-  pgfree: 10,
-  failWatermark: 11,
-  failFragmented: 12,
-  liveTasks: 13,
-  maxOrder: 14,
-  threadPages: 15,
-  buddyinfo: 16,
-} as const;
-
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
   const build = process.env.NOFAIL_BUILD === 'Debug' ? 'Debug' : 'Release';
@@ -101,4 +82,26 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+const STAT_NAMES = [
+  'totalPages', 'freePages', 'allocatedPages', 'cachedPages', 'tokenPages', 'min', 'low', 'high', 'reserved',
+  'allocs', 'frees', 'pgalloc', 'pgfree', 'failWatermark', 'failFragmented', 'liveTasks', 'maxOrder',
+  'threadPages', 'threadCachedPages', 'cachedTasks', 'buddyinfo', 'cachedTaskPairs',
+] as const;
+
+/**
+ * Indices into the Float64Array that stats() fills, as the addon declares
+ * them; a name this file expects and the addon lacks fails here, at load.
+ */
+export const STAT = layout('statIndex', native.statIndex, STAT_NAMES);
+
+function layout<const N extends string>(what: string, table: Readonly<Record<string, number>>, names: readonly N[]): Readonly<Record<N, number>> {
+  const out = {} as Record<N, number>;
+  for (const n of names) {
+    const v = table?.[n];
+    if (typeof v !== 'number') throw new Error(`nofail: the addon's ${what} has no entry '${n}' (a stale build? run npm run build)`);
+    out[n] = v;
+  }
+  return Object.freeze(out);
+}
 export const GEN_SCALE = 2 ** native.genBits;

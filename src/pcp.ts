@@ -17,6 +17,11 @@
  *
  * A stash entry keeps the Uint8Array view its page had, so that recycling a
  * page does not make a new view (≈ 45 ns, the dominant cost otherwise).
+ *
+ * Publishing: the cache size goes into the thread's task-table word (CACHED)
+ * for other threads' stats(). It is written after a refill and before a
+ * drain's native call, so the published figure never exceeds the pages the
+ * cache really holds (native stats() relies on it: native/sync/pool.h).
  */
 import { native } from './native.js';
 
@@ -34,10 +39,15 @@ export class Pcp {
   /** The drain generation this thread last acted on. */
   drainSeen = 0;
   #refs: Int32Array;
+  readonly #ctl: Int32Array | null;
+  readonly #word: number;
 
-  constructor(batch = PCP_BATCH, high = PCP_HIGH) {
+  /** `ctl[word]` is where the cache size is published; word -1: nowhere (a task outside the table). */
+  constructor(batch: number, high: number, ctl: Int32Array | null = null, word = -1) {
     this.batch = batch;
     this.high = high;
+    this.#ctl = word >= 0 ? ctl : null;
+    this.#word = word;
     this.entries = new Int32Array(2 * (high + batch + 1));
     this.views = new Array<Uint8Array | undefined>(high + batch + 1).fill(undefined);
     this.#refs = new Int32Array(3 * (high + batch + 1));
@@ -59,7 +69,13 @@ export class Pcp {
     if (got < 0) return false;
     for (let i = this.count; i < this.count + got; i++) this.views[i] = undefined;
     this.count += got;
+    this.publish();
     return true;
+  }
+
+  /** Publishes the cache size (see above): a plain store into this thread's own task-table word. */
+  publish(): void {
+    if (this.#ctl !== null) this.#ctl[this.#word] = this.count;
   }
 
   /** Returns the `n` coldest (bottom) pages to the zone in one call. */
@@ -73,6 +89,7 @@ export class Pcp {
       refs[3 * i + 1] = 0;
       refs[3 * i + 2] = e[2 * i + 1]!;
     }
+    if (this.#ctl !== null) this.#ctl[this.#word] = this.count - n;
     native.freeBulk(slot, refs, n);
     e.copyWithin(0, 2 * n, 2 * this.count);
     this.views.copyWithin(0, n, this.count);

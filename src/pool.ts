@@ -361,7 +361,7 @@ export class Pool {
 
   /** Free and reserved pages, watermarks and PSI: the cheap part of stats(), for per-request admission checks. */
   pressure(): PoolPressure {
-    return collectPressure(this.#core, this.#stats);
+    return collectPressure(this.#core);
   }
 
   /**

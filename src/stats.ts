@@ -1,10 +1,16 @@
 /**
- * pool.stats(): one snapshot of the zone (native counters), this thread's
- * and every thread's page caches, vmstat, zoneinfo and PSI.
+ * pool.stats(): one snapshot of the zone, taken by native code under the
+ * zone lock (native/sync/pool.h PoolSnapshot), plus vmstat, zoneinfo and
+ * PSI. Pages are in exactly one of three places, and every read adds up:
+ *
+ *   freePages + cachedPages + allocatedPages == totalPages
+ *
+ *   free       in the buddy lists
+ *   cached     in threads' page caches: allocated in the zone, held by no caller
+ *   allocated  held by callers (token reservations included): what a leak hunt reads
  */
-import { CTL, MAX_TABLE_TASKS } from './control.js';
+import { CTL } from './control.js';
 import type { PoolCore } from './core.js';
-import { T, taskBase } from './tasks.js';
 import { native, STAT } from './native.js';
 import type { VmStatName } from './vmstat.js';
 import type { Watermarks } from './watermarks.js';
@@ -19,21 +25,24 @@ export interface PsiLine {
 
 export interface PoolStats {
   totalPages: number;
+  /** Pages in the buddy lists. */
   freePages: number;
-  /** Pages handed out, page caches included (free + allocated == total). */
+  /** Pages in every thread's page cache: taken from the zone, held by no caller. */
+  cachedPages: number;
+  /** Pages held by callers, token reservations included. freePages + cachedPages + allocatedPages == totalPages. */
   allocatedPages: number;
-  /** Pages held back by watermark reservations. */
+  /** Pages held back by watermark reservations (they are free pages; they raise every watermark). */
   reservedPages: number;
-  /** Pages held in token reservations (allocated; free + cached + allocated-by-users + tokens == total). */
+  /** Pages held in token reservations (a part of allocatedPages). */
   reservedTokens: number;
   watermarks: Watermarks;
   /** Free blocks per order, 0..maxOrder (/proc/buddyinfo). */
   buddyinfo: number[];
-  /** Pages owned by this thread's task (its page cache included). */
+  /** Pages held by this thread's callers (charged to its own task; its page cache not included). */
   threadPages: number;
   /** Pages in this thread's page cache. */
-  cachedPages: number;
-  /** Pages in every thread's page cache, by task id. */
+  threadCachedPages: number;
+  /** Pages in every thread's page cache, by task id (they add up to cachedPages). */
   cachedByTask: Record<number, number>;
   /** Live tasks (attached threads and registered tasks). */
   tasks: number;
@@ -72,25 +81,22 @@ export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
   for (let o = 0; o <= core.maxOrder; o++) buddyinfo.push(s[STAT.buddyinfo + o]!);
   const ctl = core.ctl;
   const cachedByTask: Record<number, number> = {};
-  let reservedTokens = 0;
-  for (let t = 1; t < MAX_TABLE_TASKS; t++) {
-    const base = taskBase(t);
-    const n = t === core.taskId ? (core.pcp?.count ?? 0) : ctl[base + T.CACHED]!;
-    if (n !== 0) cachedByTask[t] = n;
-    reservedTokens += ctl[base + T.TOKENS]!;
+  for (let i = 0, n = s[STAT.cachedTasks]!; i < n; i++) {
+    cachedByTask[s[STAT.cachedTaskPairs + 2 * i]!] = s[STAT.cachedTaskPairs + 2 * i + 1]!;
   }
   const watermarks = { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! };
   const free = s[STAT.freePages]!;
   return {
     totalPages: s[STAT.totalPages]!,
     freePages: free,
+    cachedPages: s[STAT.cachedPages]!,
     allocatedPages: s[STAT.allocatedPages]!,
     reservedPages: s[STAT.reserved]!,
-    reservedTokens,
+    reservedTokens: s[STAT.tokenPages]!,
     watermarks,
     buddyinfo,
     threadPages: s[STAT.threadPages]!,
-    cachedPages: core.pcp?.count ?? 0,
+    threadCachedPages: s[STAT.threadCachedPages]!,
     cachedByTask,
     tasks: s[STAT.liveTasks]!,
     threads: Atomics.load(ctl, CTL.ATTACHED),
@@ -119,26 +125,27 @@ export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
 
 /**
  * What admission control reads on every request: free and reserved pages,
- * the watermarks and PSI — about a microsecond, where stats() walks the
- * whole task table (tens of microseconds).
+ * the watermarks and PSI, from the words native code publishes in the
+ * control block — no native call and no lock. Each value is recent; they
+ * are not one snapshot (use stats() for that).
  */
 export interface PoolPressure {
   freePages: number;
-  /** Pages in this thread's page cache: allocated for the zone, but this thread's next allocations take them first. */
-  cachedPages: number;
+  /** Pages in this thread's page cache: held by no caller, and this thread's next allocations take them first. */
+  threadCachedPages: number;
   /** Pages held back by watermark reservations: they raise every mark. */
   reservedPages: number;
   watermarks: Watermarks;
   psi: { some: PsiLine; full: PsiLine };
 }
 
-export function collectPressure(core: PoolCore, s: Float64Array): PoolPressure {
-  native.stats(core.slot, s);
+export function collectPressure(core: PoolCore): PoolPressure {
+  const ctl = core.ctl;
   return {
-    freePages: s[STAT.freePages]!,
-    cachedPages: core.pcp?.count ?? 0,
-    reservedPages: s[STAT.reserved]!,
-    watermarks: { min: s[STAT.min]!, low: s[STAT.low]!, high: s[STAT.high]! },
+    freePages: Atomics.load(ctl, CTL.FREE_PAGES),
+    threadCachedPages: core.pcp?.count ?? 0,
+    reservedPages: Atomics.load(ctl, CTL.RESERVED),
+    watermarks: { min: Atomics.load(ctl, CTL.WMARK_MIN), low: Atomics.load(ctl, CTL.WMARK_LOW), high: Atomics.load(ctl, CTL.WMARK_HIGH) },
     psi: core.psi.snapshot(),
   };
 }

@@ -263,9 +263,29 @@ napi_value TryReserve(napi_env env, napi_callback_info info) {
   return v;
 }
 
-// stats(slot, out: Float64Array(kStatsLength)); layout mirrored in src/native.ts
-constexpr size_t kStatsFixed = 16;
-constexpr size_t kStatsLength = kStatsFixed + kMaxOrderLimit + 1;
+// stats(slot, out: Float64Array(statsLength)): one PoolSnapshot (sync/pool.h),
+// taken under the zone lock. The layout is declared once, here, and
+// exported as `statIndex` (name -> index); src/binding/native.ts reads
+// every field by name from it, so the two sides cannot drift.
+//   [fields below] [buddyinfo: kMaxOrderLimit + 1] [cachedTasks (task, pages) pairs]
+#define NOFAIL_STAT_FIELDS(X)                                                                    \
+  X(totalPages, s.totalPages) X(freePages, s.freePages) X(allocatedPages, s.allocatedPages)     \
+  X(cachedPages, s.cachedPages) X(tokenPages, s.tokenPages) X(min, s.wmark[kAllocWmarkMin])     \
+  X(low, s.wmark[kAllocWmarkLow]) X(high, s.wmark[kAllocWmarkHigh]) X(reserved, s.reserved)     \
+  X(allocs, s.allocs) X(frees, s.frees) X(pgalloc, s.pgalloc) X(pgfree, s.pgfree)              \
+  X(failWatermark, s.failWatermark) X(failFragmented, s.failFragmented)                         \
+  X(liveTasks, s.liveTasks) X(maxOrder, s.maxOrder) X(threadPages, s.threadPages)              \
+  X(threadCachedPages, s.threadCachedPages) X(cachedTasks, cachedTasks)
+
+enum StatField : size_t {
+#define X(name, expr) kStat_##name,
+  NOFAIL_STAT_FIELDS(X)
+#undef X
+  kStatsFixed
+};
+constexpr size_t kStatsBuddyinfo = kStatsFixed;
+constexpr size_t kStatsCachedTasks = kStatsBuddyinfo + kMaxOrderLimit + 1;
+constexpr size_t kStatsLength = kStatsCachedTasks + 2 * ctl::kTaskTableTasks;
 
 napi_value Stats(napi_env env, napi_callback_info info) {
   Args<2> args;
@@ -274,29 +294,32 @@ napi_value Stats(napi_env env, napi_callback_info info) {
   void* raw;
   size_t length;
   if (!a || !readTypedArray(env, args.argv[1], "out", napi_float64_array, kStatsLength, &raw, &length)) return nullptr;
+  // Written, never read back: another thread writing the same array (a
+  // SharedArrayBuffer) can garble the numbers it gets, not native memory.
   double* o = static_cast<double*>(raw);
-  const Zone& z = a->pool->zone();
-  const ZoneCounters& c = z.counters();
-  o[0] = z.nrPages();
-  o[1] = static_cast<double>(z.freePages());
-  o[2] = static_cast<double>(z.allocatedPages());
-  o[3] = static_cast<double>(z.wmark(kAllocWmarkMin));
-  o[4] = static_cast<double>(z.wmark(kAllocWmarkLow));
-  o[5] = static_cast<double>(z.wmark(kAllocWmarkHigh));
-  o[6] = static_cast<double>(z.reserved());
-  o[7] = static_cast<double>(c.allocs.load(std::memory_order_relaxed));
-  o[8] = static_cast<double>(c.frees.load(std::memory_order_relaxed));
-  o[9] = static_cast<double>(c.pgalloc.load(std::memory_order_relaxed));
-  o[10] = static_cast<double>(c.pgfree.load(std::memory_order_relaxed));
-  o[11] = static_cast<double>(c.failWatermark.load(std::memory_order_relaxed));
-  o[12] = static_cast<double>(c.failFragmented.load(std::memory_order_relaxed));
-  o[13] = a->pool->liveTasks();
-  o[14] = z.maxOrder();
-  o[15] = static_cast<double>(a->pool->taskPages(a->task));
-  for (unsigned i = 0; i <= kMaxOrderLimit; ++i) {
-    o[kStatsFixed + i] = i <= z.maxOrder() ? static_cast<double>(z.buddy().nrFree(i)) : 0;
-  }
+  PoolSnapshot s;
+  size_t cachedTasks = 0;
+  a->pool->snapshot(a->task, &s, [&](uint32_t task, int64_t pages) {
+    o[kStatsCachedTasks + 2 * cachedTasks] = task;
+    o[kStatsCachedTasks + 2 * cachedTasks + 1] = static_cast<double>(pages);
+    ++cachedTasks;
+  });
+#define X(name, expr) o[kStat_##name] = static_cast<double>(expr);
+  NOFAIL_STAT_FIELDS(X)
+#undef X
+  for (unsigned i = 0; i <= kMaxOrderLimit; ++i) o[kStatsBuddyinfo + i] = static_cast<double>(s.nrFree[i]);
   return makeUndefined(env);
+}
+
+napi_value statIndex(napi_env env) {
+  napi_value obj;
+  napi_create_object(env, &obj);
+#define X(name, expr) napi_set_named_property(env, obj, #name, makeNumber(env, kStat_##name));
+  NOFAIL_STAT_FIELDS(X)
+#undef X
+  napi_set_named_property(env, obj, "buddyinfo", makeNumber(env, kStatsBuddyinfo));
+  napi_set_named_property(env, obj, "cachedTaskPairs", makeNumber(env, kStatsCachedTasks));
+  return obj;
 }
 
 // check(slot) -> null when every accounting identity holds, else the first broken one
@@ -337,6 +360,7 @@ void RegisterPoolApi(napi_env env, napi_value exports, EnvData* data) {
   napi_value n;
   napi_create_uint32(env, static_cast<uint32_t>(kStatsLength), &n);
   napi_set_named_property(env, exports, "statsLength", n);
+  napi_set_named_property(env, exports, "statIndex", statIndex(env));
 }
 
 }  // namespace nofail

@@ -74,12 +74,29 @@ class ControlBlock {
   void addAttached(int32_t delta) const {
     if (w_) __atomic_fetch_add(&w_[ctl::kAttached], delta, __ATOMIC_RELEASE);
   }
+  // What a task's thread last published of its page cache and token
+  // reservations (plain JavaScript stores; read here with relaxed loads, so
+  // a reader sees a recent value, never a torn one). 0 outside the table.
+  int32_t taskCached(uint32_t task) const { return taskWord(task, ctl::kTaskCached); }
+  int32_t taskTokens(uint32_t task) const { return taskWord(task, ctl::kTaskTokens); }
+  // The reaper took a task's pages, its page cache's with them: nothing of
+  // what it last published is cached any more. Its thread republishes on
+  // its next cache operation (src/core.ts discardCache).
+  void clearTaskCache(uint32_t task) const {
+    if (!w_ || task >= static_cast<uint32_t>(ctl::kTaskTableTasks)) return;
+    __atomic_store_n(&w_[ctl::kTaskTableBase + task * ctl::kTaskWords + ctl::kTaskCached], 0, __ATOMIC_RELEASE);
+  }
   void publishReserved(int64_t reserved) const {
     if (!w_) return;
     __atomic_store_n(&w_[ctl::kReserved], static_cast<int32_t>(reserved), __ATOMIC_RELEASE);
   }
 
  private:
+  int32_t taskWord(uint32_t task, int field) const {
+    if (!w_ || task >= static_cast<uint32_t>(ctl::kTaskTableTasks)) return 0;
+    return __atomic_load_n(&w_[ctl::kTaskTableBase + task * ctl::kTaskWords + field], __ATOMIC_RELAXED);
+  }
+
   int32_t* w_;
 };
 

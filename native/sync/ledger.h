@@ -86,6 +86,8 @@ class Ledger {
   }
 
   uint32_t liveCountLocked() const { return used_ - static_cast<uint32_t>(freeIds_.size()); }
+  // The highest id ever handed out: every live id is at most this.
+  uint32_t highestLocked() const { return used_; }
 
  private:
   std::unique_ptr<std::atomic<int64_t>[]> pages_;     // atomically updated under the zone lock

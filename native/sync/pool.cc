@@ -245,6 +245,8 @@ int64_t Pool::reclaimTask(uint32_t task, bool retire) {
     // steps through the merged block's tails one by one: slower, still exact.
     pfn += size;
   }
+  // Its page cache went back with the rest.
+  if (returned > 0) control_.clearTaskCache(task);
   if (retire) {
     // Its watermark reservations end with it.
     const int64_t held = ledger_.reservedLocked(task);

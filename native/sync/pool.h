@@ -8,6 +8,7 @@
 // system call under it (madvise, opt-in via releaseOrder).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +32,28 @@ struct PoolConfig {
   // poison, -1 for neither. Blocks freed from JavaScript are filled there.
   int fillOnReclaim = -1;
   int32_t* control = nullptr;
+};
+
+// One consistent reading of a pool (stats()), taken under the zone lock so
+// that every identity holds in it exactly:
+//   freePages + cachedPages + allocatedPages == totalPages
+// where cachedPages are the pages in threads' page caches (allocated in the
+// zone, owned by the thread's task, not held by any caller) and
+// allocatedPages are the pages callers hold, token reservations included.
+// A thread publishes its cache size into its task-table word after a refill
+// and before a drain (src/mm/pcp.ts), so what it published never exceeds
+// what its task owns; the snapshot still clamps each task's figure to the
+// pages its task owns, so a stale word can shift pages between "cached" and
+// "allocated" but never break the sum.
+struct PoolSnapshot {
+  int64_t totalPages = 0, freePages = 0, allocatedPages = 0, cachedPages = 0, tokenPages = 0;
+  int64_t wmark[3] = {};
+  int64_t reserved = 0;
+  uint64_t allocs = 0, frees = 0, pgalloc = 0, pgfree = 0, failWatermark = 0, failFragmented = 0;
+  int64_t liveTasks = 0, maxOrder = 0;
+  // The asking thread's task: pages its callers hold, and its page cache.
+  int64_t threadPages = 0, threadCachedPages = 0;
+  uint64_t nrFree[kMaxOrderLimit + 1] = {};
 };
 
 // One entry of a bulk free: the handle of an allocated block.
@@ -86,6 +109,11 @@ class Pool {
   // Returns whether it was taken.
   bool tryReserve(int64_t n, unsigned level, uint32_t task);
 
+  // Fills `s` under the zone lock; for each task with pages in its page
+  // cache, calls onCached(task, pages) (at most ctl::kTaskTableTasks times).
+  template <typename F>
+  void snapshot(uint32_t selfTask, PoolSnapshot* s, F&& onCached);
+
   // The full identity check; nullptr when everything adds up.
   const char* check();
 
@@ -114,5 +142,39 @@ class Pool {
   RankedLock zoneLock_{LockRank::kZone};
   uint64_t opsSinceCheck_ = 0;  // under lock, debug builds only
 };
+
+template <typename F>
+void Pool::snapshot(uint32_t selfTask, PoolSnapshot* s, F&& onCached) {
+  Guard<RankedLock> g(zoneLock_);
+  const ZoneCounters& c = zone_.counters();
+  s->totalPages = zone_.nrPages();
+  s->freePages = zone_.freePages();
+  for (unsigned level = 0; level < 3; ++level) s->wmark[level] = zone_.wmark(level);
+  s->reserved = zone_.reserved();
+  s->allocs = c.allocs.load(std::memory_order_relaxed);
+  s->frees = c.frees.load(std::memory_order_relaxed);
+  s->pgalloc = c.pgalloc.load(std::memory_order_relaxed);
+  s->pgfree = c.pgfree.load(std::memory_order_relaxed);
+  s->failWatermark = c.failWatermark.load(std::memory_order_relaxed);
+  s->failFragmented = c.failFragmented.load(std::memory_order_relaxed);
+  s->liveTasks = ledger_.liveCountLocked();
+  s->maxOrder = zone_.maxOrder();
+  for (unsigned o = 0; o <= zone_.maxOrder(); ++o) s->nrFree[o] = zone_.buddy().nrFree(o);
+  int64_t cached = 0, tokens = 0;
+  const uint32_t last = std::min<uint32_t>(ledger_.highestLocked(), ctl::kTaskTableTasks - 1);
+  for (uint32_t t = 1; t <= last; ++t) {
+    if (!ledger_.liveLocked(t)) continue;
+    const int64_t owned = ledger_.pages(t);
+    const int64_t c1 = std::clamp<int64_t>(control_.taskCached(t), 0, owned);
+    tokens += std::clamp<int64_t>(control_.taskTokens(t), 0, owned - c1);
+    if (c1 > 0) onCached(t, c1);
+    if (t == selfTask) s->threadCachedPages = c1;
+    cached += c1;
+  }
+  s->cachedPages = cached;
+  s->tokenPages = tokens;
+  s->allocatedPages = zone_.allocatedPages() - cached;
+  s->threadPages = ledger_.pages(selfTask) - s->threadCachedPages;
+}
 
 }  // namespace nofail

@@ -210,7 +210,7 @@ export class LoadShedder {
     if (o.psiSome !== false && p.psi.some.avg10 > o.psiSome) return 'psi-some';
     // This thread's page cache counts as free: its allocations drain it
     // before they would fail (and it holds what its requests just freed).
-    if (o.minFree !== false && p.freePages + p.cachedPages < p.watermarks[o.minFree] + p.reservedPages) return 'watermark';
+    if (o.minFree !== false && p.freePages + p.threadCachedPages < p.watermarks[o.minFree] + p.reservedPages) return 'watermark';
     return null;
   }
 

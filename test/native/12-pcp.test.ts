@@ -19,13 +19,14 @@ afterEach(() => {
 });
 
 describe('per-thread page cache', () => {
-  it('refills in one batch; cached pages count as allocated to this thread', () => {
+  it('refills in one batch; cached pages are owned by this thread but allocated to no caller', () => {
     const p = create({ size: '1MiB', pcp: { batch: 8, high: 32 } });
     const a = p.alloc();
     let s = p.stats();
     expect(s.cachedPages).toBe(7);
-    expect(s.allocatedPages).toBe(8);
-    expect(s.threadPages).toBe(8);
+    expect(s.threadCachedPages).toBe(7);
+    expect(s.allocatedPages).toBe(1);
+    expect(s.threadPages).toBe(1);
     expect(s.freePages).toBe(256 - 8);
     expect(p._meta(a.pfn)).toMatchObject({ state: 'allocated', order: 0, owner: p.taskId });
     expectAccounting(p, 1);
@@ -47,7 +48,7 @@ describe('per-thread page cache', () => {
     }
     const s = p.stats();
     expect(s.cachedPages).toBeGreaterThan(0);
-    expect(s.allocatedPages).toBe(s.cachedPages);
+    expect(s.allocatedPages).toBe(0);
     expectAccounting(p, 0);
   });
 
@@ -78,8 +79,9 @@ describe('per-thread page cache', () => {
     const a = p.alloc();
     const b = p.alloc(GFP.KERNEL, 3);
     p.free(p.alloc());
-    const held = p.stats().threadPages;
-    expect(held).toBe(8 + 8);
+    const st = p.stats();
+    expect([st.threadPages, st.threadCachedPages]).toEqual([1 + 8, 7]);
+    const held = st.threadPages + st.threadCachedPages;
     const q = Pool.attach(p.handle);
     pools.push(q);
     expect(p.close()).toBe(held);

@@ -161,7 +161,7 @@ describe('bad-input barrage', () => {
     }
     pool.checkInvariants();
     const s = pool.stats();
-    expect(s.freePages + s.allocatedPages).toBe(s.totalPages);
+    expect(s.freePages + s.cachedPages + s.allocatedPages).toBe(s.totalPages);
     expect(s.reservedPages).toBe(0);
     // After close(), everything throws ERR_POOL_CLOSED.
     pool.close();

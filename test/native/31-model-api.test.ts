@@ -64,7 +64,7 @@ function stampPage(w: World, page: Page, from: Live['from']): void {
 function check(w: World): void {
   if (w.closed) return;
   const s = w.pool.stats();
-  expect(s.freePages + s.allocatedPages).toBe(TOTAL);
+  expect(s.freePages + s.cachedPages + s.allocatedPages).toBe(TOTAL);
   const watermark = w.reservations.filter((r) => r.mode === 'watermark' && !r.released);
   const tokens = w.reservations.filter((r) => r.mode === 'tokens' && !r.released);
   expect(s.reservedPages).toBe(watermark.reduce((n, r) => n + r.remaining, 0));
@@ -230,6 +230,7 @@ function sequence(cmds: Iterable<Cmd>): void {
       for (const l of w.live.filter((x) => x.from === 'mempool')) pool.free(l.page);
       const s = pool.stats();
       expect(s.freePages + s.cachedPages).toBe(TOTAL);
+      expect(s.allocatedPages).toBe(0);
       expect(s.reservedPages + s.reservedTokens).toBe(0);
       pool.checkInvariants();
     }
