@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 // `npm test`: the whole suite, ending with one plain closing line
-// "N passed, N failed" (the CI reads it). Steps:
+// "N passed, N failed" (the CI reads it) that counts distinct tests. Steps:
 //   1. build the TypeScript (dist/ is what worker fixtures import);
 //   2. vitest over test/ (unit, native, workers);
+//   2b. the allocator tests again against the debug build, reported on a
+//       line of their own: they are the same tests, so they are not added to
+//       the totals, but a test that fails there counts as failed;
 //   3. the C++ core tests under ctest (skipped with a message when cmake is absent).
 // Extra arguments go to vitest, e.g. `npm test -- test/unit`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { vitestCounts } from './vitest-counts.mjs';
+import { vitestCounts, vitestOutcomes } from './vitest-counts.mjs';
 
 const args = process.argv.slice(2);
 let passed = 0;
@@ -39,7 +42,9 @@ if (tsc.status !== 0) {
 const dir = mkdtempSync(join(tmpdir(), 'nofail-test-'));
 const json = join(dir, 'vitest.json');
 run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`, ...args]);
-add(vitestCounts(json));
+const main = vitestCounts(json);
+add(main);
+const mainOutcomes = vitestOutcomes(json);
 rmSync(dir, { recursive: true, force: true });
 
 // 2b. The allocator tests again against the debug build of the addon, whose
@@ -55,8 +60,18 @@ if (args.length === 0) {
       env: { ...process.env, NOFAIL_BUILD: 'Debug' },
     });
     const c = vitestCounts(dbgJson, 'vitest (debug build)');
-    console.log(`debug build: ${c.passed} passed, ${c.failed} failed`);
-    add(c);
+    console.log(`debug build (the same allocator tests, every identity checked on every operation): ${c.passed} passed, ${c.failed} failed`);
+    // Distinct tests: one that passed above but fails on the debug build
+    // moves from passed to failed; a debug pass with no report is a failure.
+    const dbg = vitestOutcomes(dbgJson);
+    if (dbg.size === 0) failed++;
+    for (const [key, status] of dbg) {
+      if (status !== 'failed') continue;
+      console.error(`failed on the debug build: ${key}`);
+      const before = mainOutcomes.get(key);
+      if (before === 'passed') passed--;
+      if (before !== 'failed') failed++;
+    }
   }
 }
 
