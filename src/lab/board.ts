@@ -57,6 +57,8 @@ export const W = {
   HELD_PEAK: 15,
   /** Pages set aside and unused, integrated over time (page·µs). */
   IDLE_PUS: 16,
+  /** Digest of the first DIGEST_FIRST_OPS operations issued (plan.ts; FNV-1a, as int32). */
+  DIGEST_FIRST: 17,
 } as const;
 const SLOT_WORDS = 20;
 

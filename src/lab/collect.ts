@@ -11,6 +11,7 @@ import type { Warning } from '../warn.js';
 import { type Board, G, W } from './board.js';
 import type { LabOptions, Shape, Workload } from './config.js';
 import { type LatencySummary, newHistogram, recordCorrected, summarize } from './latency.js';
+import { DIGEST_FIRST_OPS } from './plan.js';
 import type { Policy } from './policies/index.js';
 import { FNV_OFFSET, fnv1a } from './rng.js';
 import { STALL_MS } from './workloads/context.js';
@@ -63,8 +64,19 @@ export interface WorkloadStats {
   stalls: number;
   kills: number;
   heldPeak: number;
-  /** FNV-1a digest of the operations issued, slot by slot (hex). */
+  /** FNV-1a digest of the operations issued, slot by slot (hex): how many fit in the run depends on the machine. */
   digest: string;
+  /**
+   * Operations of each worker that firstDigest covers: DIGEST_FIRST_OPS, or
+   * fewer when a worker issued fewer (then firstDigest depends on timing too).
+   */
+  firstOps: number;
+  /**
+   * FNV-1a digest of each worker's first firstOps operations, slot by slot
+   * (hex): with firstOps == DIGEST_FIRST_OPS, the same for the same seed
+   * on any machine — the run's reproducibility evidence.
+   */
+  firstDigest: string;
   alloc: LatencySummary;
   op: LatencySummary;
   opPlentiful: LatencySummary;
@@ -188,6 +200,7 @@ function workloadStats(r: RunRecord, w: Workload, allAlloc: RecordableHistogram)
   const opPlentiful = newHistogram();
   const interval = { fs: r.shape.fs.intervalMs, net: r.shape.net.intervalMs, user: r.shape.user.intervalMs, hog: r.shape.hog.intervalMs }[w];
   let digest = FNV_OFFSET;
+  let firstDigest = FNV_OFFSET;
   let stalls = 0;
   for (const rec of recs) {
     for (const h of rec.hist) {
@@ -201,6 +214,7 @@ function workloadStats(r: RunRecord, w: Workload, allAlloc: RecordableHistogram)
       if (ms >= STALL_MS) stalls++;
     }
     digest = fnv1a(digest, r.board.get(rec.slot, W.DIGEST) >>> 0);
+    firstDigest = fnv1a(firstDigest, r.board.get(rec.slot, W.DIGEST_FIRST) >>> 0);
   }
   allAlloc.add(alloc);
   const get = (word: number) => sum(recs.map((s) => r.board.get(s.slot, word)));
@@ -216,6 +230,8 @@ function workloadStats(r: RunRecord, w: Workload, allAlloc: RecordableHistogram)
     kills: get(W.KILLS),
     heldPeak: Math.max(0, ...recs.map((s) => r.board.get(s.slot, W.HELD_PEAK))),
     digest: digest.toString(16).padStart(8, '0'),
+    firstOps: Math.min(DIGEST_FIRST_OPS, ...recs.map((s) => r.board.get(s.slot, W.ISSUED))),
+    firstDigest: firstDigest.toString(16).padStart(8, '0'),
     alloc: summarize(alloc),
     op: summarize(op),
     opPlentiful: summarize(opPlentiful),

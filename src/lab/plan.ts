@@ -56,6 +56,16 @@ export function planOp(shape: Shape, workload: Workload, worker: number, i: numb
   }
 }
 
+/**
+ * How many operations of each worker the reproducibility digest covers
+ * (WorkloadStats.firstDigest). A fixed count, not the run's length: how
+ * many operations fit in a run depends on the machine, which ones come
+ * first does not. 256 is about half a second of fs or user work and a
+ * second of net at their paces (config.ts), so a run of 1.6 s (--quick)
+ * still covers it with room to spare.
+ */
+export const DIGEST_FIRST_OPS = 256;
+
 /** Folds one operation into a sequence digest (FNV-1a over its fields). */
 export function opDigest(h: number, op: Op): number {
   switch (op.kind) {

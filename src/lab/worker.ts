@@ -11,9 +11,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SharedMutex } from '../mutex.js';
 import { Pool } from '../pool.js';
 import { Board, G, since, W } from './board.js';
-import { opDigest, planOp } from './plan.js';
+import { DIGEST_FIRST_OPS, opDigest, planOp } from './plan.js';
 import { policyByName } from './policies/index.js';
 import type { WorkerInit, WorkerMessage } from './protocol.js';
+import { FNV_OFFSET } from './rng.js';
 import { type Outcome, Meter, type WorkerContext, type WorkloadRunner } from './workloads/context.js';
 import { Filesystem, fsWorkload } from './workloads/fs.js';
 import { hogWorkload } from './workloads/hog.js';
@@ -90,7 +91,9 @@ async function main(): Promise<void> {
   // A respawned worker starts its schedule now; the first hog at the pressure phase.
   let base = init.gen > 0 ? since(origin) : start;
   if (init.workload === 'hog' && init.gen === 0) base = start + shape.hog.startMs;
-  let digest = board.get(slot, W.DIGEST) >>> 0 || 0x811c9dc5;
+  // A respawned worker goes on with its predecessor's digests (and op indices).
+  let digest = board.get(slot, W.DIGEST) >>> 0 || FNV_OFFSET;
+  let digestFirst = board.get(slot, W.DIGEST_FIRST) >>> 0 || FNV_OFFSET;
   let lastSnapshot = since(origin);
   for (let i = init.startOp; ; i++) {
     const due = base + (i - init.startOp) * interval;
@@ -100,6 +103,10 @@ async function main(): Promise<void> {
     const op = planOp(shape, init.workload, slot, i);
     digest = opDigest(digest, op);
     board.set(slot, W.DIGEST, digest | 0);
+    if (i < DIGEST_FIRST_OPS) {
+      digestFirst = opDigest(digestFirst, op);
+      board.set(slot, W.DIGEST_FIRST, digestFirst | 0);
+    }
     board.add(slot, W.ISSUED);
     let outcome: Outcome | 'error' = 'error';
     const began = since(origin);

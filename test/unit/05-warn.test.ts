@@ -214,12 +214,14 @@ describe('onWarning', () => {
     const off = onWarning((w) => {
       got.push(w);
       if (w.threadId === workerThreadId) {
-        // Late enough that the worker is surely asleep by now. Its event
-        // loop has not run since warn(): the copy came without it.
-        setTimeout(() => {
-          Atomics.store(word, 0, 1);
-          Atomics.notify(word, 0);
-        }, 100);
+        // The copy came without the worker's event loop, which has not run
+        // since warn(). Wake the worker once it is asleep: notify() says how
+        // many waiters it woke, so poll until it wakes this one (a word
+        // stored before the worker waits would leave it 'not-equal').
+        const wake = (): void => {
+          if (Atomics.notify(word, 0) === 0) setTimeout(wake, 5).unref();
+        };
+        wake();
       }
     });
     try {

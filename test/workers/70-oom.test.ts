@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GFP, onWarning, Pool, type Warning } from '../../src/index.js';
 import { takeAll } from '../fixtures/pool.js';
+import { until } from '../fixtures/workers.js';
 
 const fixture = new URL('../fixtures/oom-worker.mjs', import.meta.url);
 const workers: Worker[] = [];
@@ -50,14 +51,14 @@ describe('the OOM killer', () => {
     expect(await c.exited).toBe(137);
     expect(pool.stats().vmstat.oom_kill).toBe(1);
     expect(a.worker.threadId).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => kills.length > 0); // warnings are delivered from the event loop
     off();
     expect(kills[0]?.message).toMatch(/Out of memory: Killed task \d+ \(fifty\) total-pages:500 oom_score_adj:0/);
     expect((kills[0] as any).tasks.map((t: any) => t.name)).toEqual(expect.arrayContaining(['ten', 'thirty', 'fifty']));
     pool.free(page);
     pool.freeBulk(mine);
     for (const s of [a, b]) s.worker.postMessage('free');
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => [a, b].every((s) => s.messages.some((m) => m.freed)));
     expect(pool.stats().freePages).toBe(pool.totalPages);
     pool.checkInvariants();
   });
@@ -85,7 +86,8 @@ describe('the OOM killer', () => {
     await expect(pool.allocAsync(GFP.KERNEL, 0, { timeoutMs: 400 })).rejects.toMatchObject({ name: 'TimeoutError' });
     expect(pool.stats().vmstat.oom_kill).toBe(1);
     expect(pool.stats().vmstat.oom_invoked).toBeGreaterThan(1);
-    await new Promise((r) => setTimeout(r, 20));
+    // The victim's callback ran on its own thread; its report comes as a message.
+    await until(() => c.messages.some((m) => m.killed !== undefined));
     expect(c.messages.some((m) => m.killed?.name === 'fifty')).toBe(true);
     pool.freeBulk(mine);
   });

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GFP, Pool } from '../../src/index.js';
 import { takeAll } from '../fixtures/pool.js';
+import { until } from '../fixtures/workers.js';
 
 const fixture = new URL('../fixtures/reserve-worker.mjs', import.meta.url);
 const workers: Worker[] = [];
@@ -97,7 +98,7 @@ describe('watermark reservations', () => {
     expect(pool.stats().reservedPages).toBe(150);
     // A worker that exits while holding a reservation leaves nothing reserved.
     await w.worker.terminate();
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => pool.stats().reservedPages === 0);
     expect(pool.stats().reservedPages).toBe(0);
     pool.checkInvariants();
   });

@@ -30,7 +30,9 @@ export function renderMarkdown(r: LabReport): string {
       `- net: ${num(m.netDrops)} of ${num(m.netBursts)} bursts dropped; allocation failures ${num(m.allocFails)}; deadlock canaries ${m.canaries}; worker errors ${m.errors}`,
     );
     for (const [w, s] of Object.entries(p.workloads)) {
-      out.push(`- ${w} ×${s.workers}: ${s.issued} ops issued (digest ${s.digest}), ${s.ok} ok, ${s.failed} failed, ${s.refused} refused; allocation p99 ${us(s.alloc.p99)}`);
+      // firstDigest is absent from reports saved before it existed.
+      const first = s.firstDigest === undefined ? '' : `; first ${s.firstOps} per worker ${s.firstDigest}`;
+      out.push(`- ${w} ×${s.workers}: ${s.issued} ops issued (digest ${s.digest}${first}), ${s.ok} ok, ${s.failed} failed, ${s.refused} refused; allocation p99 ${us(s.alloc.p99)}`);
     }
     if (p.errors.length) out.push(`- errors: ${p.errors.join('; ')}`);
     out.push('');
