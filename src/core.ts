@@ -14,7 +14,7 @@ import { Psi } from './psi.js';
 import { KillDelivery, type OnOomKill } from './kill.js';
 import { OOM_ENABLED, OomKiller } from './oom.js';
 import { Reclaim } from './reclaim.js';
-import { T, TaskTable } from './tasks.js';
+import { lockHost, T, TaskTable } from './tasks.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
 import type { Behavior, OomHandler } from './slowpath.js';
 import { VmStat } from './vmstat.js';
@@ -127,7 +127,7 @@ export class PoolCore implements PageOwner, WaitHost {
       pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages), ctl, this.cachedWord);
     this.allowMainThreadBlocking = policy.allowMainThreadBlocking;
     this.vmstat = new VmStat(control);
-    this.psi = new Psi(control, PSI_BYTE_OFFSET);
+    this.psi = new Psi(control, PSI_BYTE_OFFSET, lockHost(this, native));
     this.psi.taskStart();
     this.reclaim = new Reclaim(this);
     this.kills = new KillDelivery(this);

@@ -16,20 +16,36 @@
  * free() refills the reserve first, and wakes a waiter.
  *
  * Shared state (one SharedArrayBuffer; the reserve is a stack of (pfn,
- * gen) pairs guarded by a spin lock word):
+ * gen) pairs guarded by LOCK):
  *   LOCK, CURR_NR, MIN_NR, WAIT_SEQ, ORDER, TASK, DESTROYED, CAPACITY
  * Reserved elements belong to the mempool's own task (oomScoreAdj -1000),
  * so no thread's exit takes them back and no OOM kill chooses them.
+ *
+ * Locking: LOCK guards the stack, CURR_NR, DESTROYED's setting, and every
+ * change of an element's owner to or from the mempool's task; it is held
+ * for a few stores and one native setOwner — no wait, no call out — and
+ * released in `finally`. It is a task lock (tasks.ts): the word names the
+ * holding thread's task (the pool's), so a waiter takes it over at once
+ * from a thread terminated inside. A thread that may block waits for a live
+ * holder in sleeps that unlock() ends; the main thread spins at most
+ * MAIN_SPIN_MS and then does without: alloc yields a wait (ERR_WOULD_BLOCK,
+ * or allocAsync awaits), free gives the element to the pool, a shrinking
+ * resize and destroy throw ERR_WOULD_BLOCK (destroy before it changes
+ * anything).
+ * destroy() sets DESTROYED under the lock before it retires the mempool's
+ * task, and a refill checks DESTROYED under the lock: so a free() racing
+ * destroy() never makes a retired task an owner — it gives its element to
+ * the pool instead.
  */
 import type { PoolCore } from './core.js';
-import { InvalidArgTypeError, InvalidGfpError, OutOfRangeError, PoolClosedError } from './errors.js';
+import { InvalidArgTypeError, InvalidGfpError, OutOfRangeError, PoolClosedError, WouldBlockError } from './errors.js';
 import { GFP } from './gfp.js';
 import { native } from './native.js';
 import { checkPage, makePage, markFreed, type Page, pageGen, setPageTask } from './page.js';
 import type { Pool } from './pool.js';
 import { coreOf } from './pool.js';
-import { currentTaskId } from './tasks.js';
-import { driveAsync, driveSync, type Wait } from './wait.js';
+import { currentTaskId, type LockHost, lockHolder, lockHost, lockTestPause, taskUnlock, TF, tryTaskLock } from './tasks.js';
+import { canBlock, driveAsync, driveSync, type Wait } from './wait.js';
 
 const LOCK = 0;
 const CURR_NR = 1;
@@ -43,6 +59,15 @@ const HEADER = 8;
 
 /** The kernel's recheck while waiting for an element: io_schedule_timeout(5*HZ). */
 export const MEMPOOL_RECHECK_MS = 5000;
+
+/** How long the main thread spins for LOCK before it does without (Locking above). */
+const MAIN_SPIN_MS = 0.1;
+/** Longest sleep of a thread waiting for LOCK before it looks at the holder again. */
+const LOCK_SLICE_MS = 1;
+/** Tries between looks at the clock and at the holder (which asks the native ledger). */
+const SPINS_PER_CHECK = 64;
+/** #pop() on the main thread when a live holder kept LOCK past MAIN_SPIN_MS. */
+const BUSY = Symbol('busy');
 
 export interface MempoolOptions {
   /** Elements kept in reserve. */
@@ -78,6 +103,8 @@ type Source = 'pool' | 'reserve' | 'full';
 export class Mempool {
   readonly #pool: Pool;
   readonly #core: PoolCore;
+  /** This thread's task, which LOCK names while it holds it. */
+  readonly #host: LockHost;
   readonly #s: Int32Array;
   readonly #state: SharedArrayBuffer;
   readonly #stats = { fromPool: 0, fromReserve: 0, fromFullMask: 0, failedNonBlocking: 0, waits: 0, refilled: 0, returned: 0 };
@@ -85,6 +112,7 @@ export class Mempool {
   private constructor(pool: Pool, state: SharedArrayBuffer) {
     this.#pool = pool;
     this.#core = coreOf(pool);
+    this.#host = lockHost(this.#core, native);
     this.#state = state;
     this.#s = new Int32Array(state);
   }
@@ -159,6 +187,8 @@ export class Mempool {
   *#alloc(gfp: number): Generator<Wait, Page | null, void> {
     let gfpTemp = gfp & ~(GFP.DIRECT_RECLAIM | GFP.IO);
     for (;;) {
+      // destroy() wakes the waiters: they stop here.
+      if (Atomics.load(this.#s, DESTROYED)) throw new PoolClosedError('the mempool was destroyed');
       const seq = Atomics.load(this.#s, WAIT_SEQ);
       const page = this.#fromPool(gfpTemp);
       if (page !== null) {
@@ -166,6 +196,13 @@ export class Mempool {
         return page;
       }
       const element = this.#pop();
+      if (element === BUSY) {
+        // The main thread may not wait for the lock: ERR_WOULD_BLOCK, or
+        // allocAsync awaits a change of the lock word.
+        const lock = Atomics.load(this.#s, LOCK);
+        yield { on: this.#s, word: LOCK, expect: lock, ms: LOCK_SLICE_MS, forMemory: false, why: `task ${lockHolder(lock)} holds the mempool's lock` };
+        continue;
+      }
       if (element !== null) {
         this.#count('reserve');
         return element;
@@ -207,12 +244,23 @@ export class Mempool {
   free(page: Page): void {
     checkPage(page, this.#core);
     if (page.order !== this.#s[ORDER]) throw new OutOfRangeError(`this mempool holds order-${this.#s[ORDER]} blocks; the page is order ${page.order}`);
-    if (!Atomics.load(this.#s, DESTROYED) && Atomics.load(this.#s, CURR_NR) < Atomics.load(this.#s, MIN_NR) && this.#push(page, true)) {
-      this.#stats.refilled++;
-      return;
+    const s = this.#s;
+    const refill = !Atomics.load(s, DESTROYED) && Atomics.load(s, CURR_NR) < Atomics.load(s, MIN_NR);
+    if (refill) {
+      lockTestPause?.('mempool-free');
+      if (this.#push(page, true)) {
+        this.#stats.refilled++;
+        return;
+      }
     }
     this.#stats.returned++;
     this.#pool.free(page);
+    if (refill) {
+      // It went to the pool instead (destroyed meanwhile, full, or the main
+      // thread could not wait for the lock): a waiter for an element looks there.
+      Atomics.add(s, WAIT_SEQ, 1);
+      Atomics.notify(s, WAIT_SEQ);
+    }
   }
 
   /** mempool_resize(): grows (best effort, GFP_KERNEL) or frees the surplus. */
@@ -221,8 +269,11 @@ export class Mempool {
       throw new OutOfRangeError(`minNr must be an integer from 0 to the capacity ${this.#s[CAPACITY]}; received ${String(minNr)}`);
     }
     Atomics.store(this.#s, MIN_NR, minNr);
-    let surplus: Page | null;
-    while (Atomics.load(this.#s, CURR_NR) > minNr && (surplus = this.#pop()) !== null) this.#pool.free(surplus);
+    let surplus: Page | null | typeof BUSY;
+    while (Atomics.load(this.#s, CURR_NR) > minNr && (surplus = this.#pop()) !== null) {
+      if (surplus === BUSY) throw this.#busy('resize()');
+      this.#pool.free(surplus);
+    }
     while (Atomics.load(this.#s, CURR_NR) < minNr) {
       const p = this.#fromPool(GFP.KERNEL | GFP.NORETRY);
       if (p === null || !this.#push(p, true)) {
@@ -234,41 +285,93 @@ export class Mempool {
 
   /** mempool_destroy(): every reserved element goes back to the pool. */
   destroy(): void {
-    if (Atomics.exchange(this.#s, DESTROYED, 1)) return;
-    let p: Page | null;
-    while ((p = this.#pop()) !== null) this.#pool.free(p);
-    native.taskReclaim(this.#core.slot, this.#s[TASK]!, true);
-    this.#core.tasks.clear(this.#s[TASK]!);
-    Atomics.add(this.#s, WAIT_SEQ, 1);
-    Atomics.notify(this.#s, WAIT_SEQ);
+    const s = this.#s;
+    if (Atomics.load(s, DESTROYED)) return;
+    if (!this.#lock()) throw this.#busy('destroy()');
+    try {
+      if (Atomics.load(s, DESTROYED)) return;
+      Atomics.store(s, DESTROYED, 1);
+      Atomics.store(s, CURR_NR, 0);
+    } finally {
+      this.#unlock();
+    }
+    // Every reserved element is owned by the mempool's task — with any that
+    // a holder terminated inside the lock left half moved: retiring the task
+    // returns them all.
+    native.taskReclaim(this.#core.slot, s[TASK]!, true);
+    this.#core.tasks.clear(s[TASK]!);
+    Atomics.add(s, WAIT_SEQ, 1);
+    Atomics.notify(s, WAIT_SEQ);
   }
 
-  #lock(): void {
-    while (Atomics.compareExchange(this.#s, LOCK, 0, 1) !== 0) {
-      // A few instructions are held under it; spin politely.
-      Atomics.wait(this.#s, LOCK, 1, 0.05);
+  #busy(what: string): WouldBlockError {
+    return new WouldBlockError(
+      `mempool ${what}: task ${lockHolder(Atomics.load(this.#s, LOCK))} holds the mempool's lock; the main thread does not wait for it: try again, or call it in a worker`,
+    );
+  }
+
+  /**
+   * Takes LOCK, from a holder that is gone too. A thread that may block
+   * waits for a live holder; the main thread returns false once it has spun
+   * MAIN_SPIN_MS (Locking above).
+   */
+  #lock(): boolean {
+    const host = this.#host;
+    host.tasks.setFlags(host.taskId, TF.IN_MEMPOOL_LOCK);
+    if (tryTaskLock(host, this.#s, LOCK, TF.IN_MEMPOOL_LOCK, false) || this.#lockSlow()) {
+      lockTestPause?.('mempool');
+      return true;
+    }
+    host.tasks.clearFlags(host.taskId, TF.IN_MEMPOOL_LOCK);
+    return false;
+  }
+
+  #lockSlow(): boolean {
+    const host = this.#host;
+    const s = this.#s;
+    const blocking = canBlock(this.#core);
+    const deadline = performance.now() + MAIN_SPIN_MS;
+    for (let n = 1; ; n++) {
+      const check = n % SPINS_PER_CHECK === 0;
+      if (tryTaskLock(host, s, LOCK, TF.IN_MEMPOOL_LOCK, check)) return true;
+      if (!check) continue;
+      if (!blocking) {
+        if (performance.now() > deadline) return false;
+        continue;
+      }
+      const seen = Atomics.load(s, LOCK);
+      if (lockHolder(seen) !== 0) Atomics.wait(s, LOCK, seen, LOCK_SLICE_MS);
     }
   }
 
   #unlock(): void {
-    Atomics.store(this.#s, LOCK, 0);
+    const host = this.#host;
+    taskUnlock(host, this.#s, LOCK);
+    host.tasks.clearFlags(host.taskId, TF.IN_MEMPOOL_LOCK);
+    // Pairs with the Atomics.wait in #lockSlow (which rereads the word first).
+    Atomics.notify(this.#s, LOCK, 1);
   }
 
-  /** Parks a caller's page in the reserve (owned by the mempool's task). */
+  /**
+   * Parks a caller's page in the reserve (owned by the mempool's task).
+   * False when full or destroyed, or on the main thread when the lock is busy.
+   */
   #push(page: Page, wake: boolean): boolean {
     const s = this.#s;
-    const gen = pageGen(page);
-    this.#lock();
-    const n = s[CURR_NR]!;
-    if (n >= s[CAPACITY]!) {
+    if (!this.#lock()) return false;
+    try {
+      const n = s[CURR_NR]!;
+      if (Atomics.load(s, DESTROYED) || n >= s[CAPACITY]!) return false;
+      const gen = pageGen(page);
+      native.setOwner(this.#core.slot, page.pfn, page.order, gen, s[TASK]!, 0);
+      s[HEADER + 2 * n] = page.pfn;
+      s[HEADER + 2 * n + 1] = gen;
+      // Last: a holder terminated before it leaves the page with the
+      // mempool's task (destroy returns it), never an entry it did not fill.
+      Atomics.store(s, CURR_NR, n + 1);
+    } finally {
       this.#unlock();
-      return false;
     }
-    native.setOwner(this.#core.slot, page.pfn, page.order, gen, s[TASK]!, 0);
-    s[HEADER + 2 * n] = page.pfn;
-    s[HEADER + 2 * n + 1] = gen;
-    Atomics.store(s, CURR_NR, n + 1);
-    this.#unlock();
     markFreed(page);
     if (wake) {
       Atomics.add(s, WAIT_SEQ, 1);
@@ -277,23 +380,28 @@ export class Mempool {
     return true;
   }
 
-  /** Takes a reserved element for this thread. */
-  #pop(): Page | null {
+  /** Takes a reserved element for this thread: null when there is none, BUSY (main thread) when the lock is. */
+  #pop(): Page | null | typeof BUSY {
     const s = this.#s;
-    this.#lock();
-    const n = s[CURR_NR]!;
-    if (n === 0) {
+    if (!this.#lock()) return BUSY;
+    try {
+      const n = s[CURR_NR]!;
+      if (n === 0) return null;
+      const pfn = s[HEADER + 2 * (n - 1)]!;
+      const gen = s[HEADER + 2 * (n - 1) + 1]!;
+      // First: a holder terminated before the setOwner leaves the element
+      // with the mempool's task (destroy returns it), never an entry naming
+      // a page that someone else owns.
+      Atomics.store(s, CURR_NR, n - 1);
+      // Under the lock: destroy() retires the mempool's task only after its
+      // own turn at the lock, so the element is still the mempool's here.
+      const task = currentTaskId();
+      native.setOwner(this.#core.slot, pfn, s[ORDER]!, gen, task, s[TASK]!);
+      const page = makePage(this.#core, pfn, s[ORDER]!, gen);
+      if (task !== 0) setPageTask(page, task);
+      return page;
+    } finally {
       this.#unlock();
-      return null;
     }
-    const pfn = s[HEADER + 2 * (n - 1)]!;
-    const gen = s[HEADER + 2 * (n - 1) + 1]!;
-    Atomics.store(s, CURR_NR, n - 1);
-    this.#unlock();
-    const task = currentTaskId();
-    native.setOwner(this.#core.slot, pfn, s[ORDER]!, gen, task, s[TASK]!);
-    const page = makePage(this.#core, pfn, s[ORDER]!, gen);
-    if (task !== 0) setPageTask(page, task);
-    return page;
   }
 }

@@ -1,10 +1,12 @@
 /**
  * The OOM killer (mm/oom_kill.c), called from the slow path's OOM site.
  *
- * - One OOM in flight: CTL.OOM_LOCK is a trylock holding the holder's task
- *   id; losers wait a tick and retry (report progress), as the kernel does.
- *   A holder whose thread died is detected (its task is no longer live) and
- *   the lock is taken back.
+ * - One OOM in flight: CTL.OOM_LOCK is a trylock, a task lock (tasks.ts)
+ *   that names the holding thread's task and is released in `finally`;
+ *   losers wait a tick and retry (report progress), as the kernel does —
+ *   on the main thread a sync allocation gets ERR_WOULD_BLOCK there, never
+ *   a spin. A holder that is gone (its thread terminated inside, or its id
+ *   reused by another task) is taken over at once.
  * - Before killing: one last allocation at the HIGH watermark, which only
  *   catches memory freed by a parallel kill.
  * - No new victim while one is outstanding (tsk_is_oom_victim without
@@ -29,7 +31,7 @@ import { NofailError } from './errors.js';
 import { formatGfp } from './gfp.js';
 import { ALLOC, native } from './native.js';
 import type { OomHandler, OomOutcome } from './slowpath.js';
-import { poolClockMs, T, TF } from './tasks.js';
+import { lockHost, lockTestPause, poolClockMs, T, taskUnlock, TF, tryTaskLock } from './tasks.js';
 import type { Wait } from './wait.js';
 import { warn } from './warn.js';
 
@@ -104,19 +106,21 @@ export class OomKiller implements OomHandler {
 
   *mayOom(core: PoolCore, gfp: number, order: number, task: number): Generator<Wait, OomOutcome, void> {
     const ctl = core.ctl;
-    const me = core.taskId;
-    const holder = Atomics.compareExchange(ctl, CTL.OOM_LOCK, 0, me);
-    if (holder !== 0) {
-      // A holder that died while holding it would block every OOM forever.
-      if (holder !== me && !native.taskLive(core.slot, holder)) Atomics.compareExchange(ctl, CTL.OOM_LOCK, holder, 0);
+    const t = core.tasks;
+    const host = lockHost(core, native);
+    t.setFlags(core.taskId, TF.IN_OOM_LOCK);
+    if (!tryTaskLock(host, ctl, CTL.OOM_LOCK, TF.IN_OOM_LOCK, true)) {
+      t.clearFlags(core.taskId, TF.IN_OOM_LOCK);
       yield tick(core, 'another task holds the OOM lock');
       return { progress: true };
     }
     let outcome: OomOutcome;
     try {
+      lockTestPause?.('oom');
       outcome = this.#outOfMemory(core, gfp, order, task);
     } finally {
-      Atomics.compareExchange(ctl, CTL.OOM_LOCK, me, 0);
+      taskUnlock(host, ctl, CTL.OOM_LOCK);
+      t.clearFlags(core.taskId, TF.IN_OOM_LOCK);
     }
     if (outcome.page === undefined && outcome.progress) yield tick(core, 'waiting for the OOM victim to exit', 20);
     return outcome;

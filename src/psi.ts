@@ -16,8 +16,8 @@
  * Layout of the region (byteOffset must be 8-byte aligned):
  *
  *   Int32 words                        BigInt64 slots (ns, process.hrtime.bigint)
- *    0 LOCK     0 free, else holder's   8  STATE_START  last state change
- *               threadId + 1            9  SOME_TOTAL   stall time, some
+ *    0 LOCK     a task lock (tasks.ts)  8  STATE_START  last state change
+ *                                       9  SOME_TOTAL   stall time, some
  *    1 INIT     1 once set up           10 FULL_TOTAL   stall time, full
  *    2 NR_ACTIVE   tasks attached       11 AVG_NEXT_UPDATE  when averages are due
  *    3 NR_STALLED  tasks stalled        12 AVG_LAST_UPDATE  when they were sampled
@@ -27,12 +27,20 @@
  *   10..15 unused
  *
  * Locking: LOCK guards everything else in the region; it is held only for a
- * few arithmetic steps and never across a call out, so waiters spin (the main
- * thread may not Atomics.wait). A holder that vanishes inside the lock (a
- * terminated worker) would hang every other thread, so a waiter that has
- * seen the same holder for LOCK_STEAL_NS (1 s) takes the lock over: a lost holder
- * costs latency and slightly wrong numbers, never a hang. Functions that
- * need the lock held end in `Locked`.
+ * few arithmetic steps, never across a wait or a call out, and released in
+ * `finally`. It is a task lock (tasks.ts): the word names the holding
+ * thread's task, so a waiter takes it over at once from a holder that is
+ * gone (a worker terminated inside; its half-done update costs slightly
+ * wrong numbers). Waiting for a live holder is bounded: the main thread
+ * spins at most MAIN_SPIN_MS, a worker sleeps in short slices for at most
+ * WORKER_WAIT_MS; then the caller does without the lock: a state change
+ * applies its counts atomically and leaves the time since the last change
+ * to be accounted by the next locked update, a reader reads the last
+ * published numbers. PSI is statistics: it costs accuracy, never a hang.
+ * NR_ACTIVE and NR_STALLED are therefore only ever changed with
+ * Atomics.add. A Psi without a host (tests) has no task to name: its
+ * holders are never taken over, only waited for within the same bounds.
+ * Functions that need the lock held end in `Locked`.
  *
  * Clock: process.hrtime.bigint() (CLOCK_MONOTONIC), the same in every thread.
  * Totals are kept in nanoseconds, as the kernel keeps them, and shown in µs.
@@ -44,8 +52,9 @@
  * missed periods decay with zero pressure, the latest period gets the sample,
  * and time beyond the period is carried into the next samples.
  */
-import { threadId } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import { InvalidArgTypeError, OutOfRangeError } from './errors.js';
+import { HOLDER_BITS, type LockHost, lockHolder, lockTestPause, taskUnlock, TF, tryTaskLock } from './tasks.js';
 
 export const PSI_BYTES = 256;
 
@@ -65,7 +74,15 @@ export const EXP_300s = 2034;
 export const PSI_WINDOW_MIN_US = 500_000;
 export const PSI_WINDOW_MAX_US = 10_000_000;
 
-const LOCK_STEAL_NS = 1_000_000_000n;
+/** How long the main thread spins for LOCK before it does without (Locking above). */
+const MAIN_SPIN_MS = 0.1;
+/** How long a worker waits for LOCK, in sleeps of WAIT_SLICE_MS, before it does without. */
+const WORKER_WAIT_MS = 5;
+const WAIT_SLICE_MS = 0.05;
+/** Tries between looks at the clock and at the holder (which asks the native ledger). */
+const SPINS_PER_CHECK = 64;
+/** The holder a Psi without a host writes: one no task id can be mistaken for (never taken over). */
+const NO_HOST: LockHost = { taskId: (1 << HOLDER_BITS) - 1, tasks: null as never, taskLive: () => true };
 
 // Int32 word indices.
 const LOCK = 0;
@@ -170,12 +187,19 @@ export function avgToPercent(avg: number): number {
 export class Psi {
   readonly #i32: Int32Array;
   readonly #i64: BigInt64Array;
+  /** This thread's task in the pool whose control block holds the region; NO_HOST for a bare region. */
+  readonly #host: LockHost;
   /** Nesting of stallEnter() in this thread: only the outermost counts. */
   #depth = 0;
   #started = false;
   #sampler: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(sab: SharedArrayBuffer, byteOffset: number) {
+  /**
+   * `host`: this thread's task in the pool whose control block holds the
+   * region (lockHost(core)), which the lock word names; without one the lock
+   * cannot be taken over from a dead holder.
+   */
+  constructor(sab: SharedArrayBuffer, byteOffset: number, host?: LockHost) {
     if (!(sab instanceof SharedArrayBuffer)) {
       throw new InvalidArgTypeError(`Psi(sab): sab must be a SharedArrayBuffer; received ${typeof sab}`);
     }
@@ -186,15 +210,20 @@ export class Psi {
     }
     this.#i32 = new Int32Array(sab, byteOffset, PSI_BYTES / 4);
     this.#i64 = new BigInt64Array(sab, byteOffset, PSI_BYTES / 8);
-    this.#lock();
-    if (this.#i32[INIT] === 0) {
-      const now = process.hrtime.bigint();
-      this.#i64[STATE_START] = now;
-      this.#i64[AVG_LAST_UPDATE] = now;
-      this.#i64[AVG_NEXT_UPDATE] = now + PSI_FREQ_NS;
-      this.#i32[INIT] = 1;
+    this.#host = host ?? NO_HOST;
+    // The creating thread sets the region up before any other can reach it.
+    if (!this.#lock()) return;
+    try {
+      if (this.#i32[INIT] === 0) {
+        const now = process.hrtime.bigint();
+        this.#i64[STATE_START] = now;
+        this.#i64[AVG_LAST_UPDATE] = now;
+        this.#i64[AVG_NEXT_UPDATE] = now + PSI_FREQ_NS;
+        this.#i32[INIT] = 1;
+      }
+    } finally {
+      this.#unlock();
     }
-    this.#unlock();
   }
 
   /** This thread becomes an active task of the pool (once; attach). */
@@ -228,14 +257,17 @@ export class Psi {
   snapshot(): PsiSnapshot {
     const i32 = this.#i32;
     const i64 = this.#i64;
-    this.#lock();
-    this.#updateLocked(process.hrtime.bigint());
-    const some = [i32[AVG_SOME]!, i32[AVG_SOME + 1]!, i32[AVG_SOME + 2]!];
-    const full = [i32[AVG_FULL]!, i32[AVG_FULL + 1]!, i32[AVG_FULL + 2]!];
-    const someTotal = i64[SOME_TOTAL]!;
-    const fullTotal = i64[FULL_TOTAL]!;
-    this.#unlock();
-    return { some: line(some, someTotal), full: line(full, fullTotal) };
+    const locked = this.#lock();
+    try {
+      if (locked) this.#updateLocked(process.hrtime.bigint());
+      const avgs = (w: number) => [Atomics.load(i32, w), Atomics.load(i32, w + 1), Atomics.load(i32, w + 2)];
+      return {
+        some: line(avgs(AVG_SOME), Atomics.load(i64, SOME_TOTAL)),
+        full: line(avgs(AVG_FULL), Atomics.load(i64, FULL_TOTAL)),
+      };
+    } finally {
+      if (locked) this.#unlock();
+    }
   }
 
   /**
@@ -244,13 +276,18 @@ export class Psi {
    */
   startSampler(): () => void {
     const tick = (): void => {
-      this.#lock();
+      const locked = this.#lock();
       const now = process.hrtime.bigint();
-      this.#updateLocked(now);
-      const next = this.#i64[AVG_NEXT_UPDATE]!;
-      this.#unlock();
-      // Like the kernel's schedule_delayed_work(expires - now + 1): just after the due time.
-      this.#sampler = setTimeout(tick, Number((next - now) / 1_000_000n) + 1).unref();
+      let next: bigint;
+      try {
+        if (locked) this.#updateLocked(now);
+        next = Atomics.load(this.#i64, AVG_NEXT_UPDATE);
+      } finally {
+        if (locked) this.#unlock();
+      }
+      // Like the kernel's schedule_delayed_work(expires - now + 1): just
+      // after the due time (soon, when the lock was not had and it is past).
+      this.#sampler = setTimeout(tick, Math.max(0, Number((next - now) / 1_000_000n)) + 1).unref();
     };
     if (this.#sampler === undefined) tick();
     return () => {
@@ -313,21 +350,29 @@ export class Psi {
   }
 
   #readTotal(kind: PsiKind): { now: bigint; total: bigint } {
-    this.#lock();
-    const now = process.hrtime.bigint();
-    this.#updateLocked(now);
-    const total = this.#i64[kind === 'some' ? SOME_TOTAL : FULL_TOTAL]!;
-    this.#unlock();
-    return { now, total };
+    const locked = this.#lock();
+    try {
+      const now = process.hrtime.bigint();
+      if (locked) this.#updateLocked(now);
+      return { now, total: Atomics.load(this.#i64, kind === 'some' ? SOME_TOTAL : FULL_TOTAL) };
+    } finally {
+      if (locked) this.#unlock();
+    }
   }
 
-  /** A state change: account the time since the last one under the old state, then apply. */
+  /**
+   * A state change: account the time since the last one under the old
+   * state, then apply (without the lock: only apply, see Locking).
+   */
   #change(word: number, delta: number, stalledDelta: number): void {
-    this.#lock();
-    this.#updateLocked(process.hrtime.bigint());
-    this.#i32[word]! += delta;
-    if (stalledDelta !== 0) this.#i32[NR_STALLED]! += stalledDelta;
-    this.#unlock();
+    const locked = this.#lock();
+    try {
+      if (locked) this.#updateLocked(process.hrtime.bigint());
+      Atomics.add(this.#i32, word, delta);
+      if (stalledDelta !== 0) Atomics.add(this.#i32, NR_STALLED, stalledDelta);
+    } finally {
+      if (locked) this.#unlock();
+    }
   }
 
   /** record_times() up to `now`, then update_averages() if they are due. */
@@ -338,10 +383,10 @@ export class Psi {
     if (now > start) {
       const delta = now - start;
       i64[STATE_START] = now;
-      const stalled = i32[NR_STALLED]!;
+      const stalled = Atomics.load(i32, NR_STALLED);
       if (stalled > 0) {
         i64[SOME_TOTAL]! += delta;
-        if (stalled >= i32[NR_ACTIVE]!) i64[FULL_TOTAL]! += delta;
+        if (stalled >= Atomics.load(i32, NR_ACTIVE)) i64[FULL_TOTAL]! += delta;
       }
     }
     if (now >= i64[AVG_NEXT_UPDATE]!) i64[AVG_NEXT_UPDATE] = this.#updateAveragesLocked(now);
@@ -376,30 +421,42 @@ export class Psi {
     return next;
   }
 
-  #lock(): void {
-    if (Atomics.compareExchange(this.#i32, LOCK, 0, threadId + 1) !== 0) this.#lockSlow();
+  /**
+   * Takes LOCK, from a holder that is gone too; false when a live holder
+   * kept it past this thread's bound (Locking above): the caller goes on
+   * without it.
+   */
+  #lock(): boolean {
+    const host = this.#host;
+    if (host !== NO_HOST) host.tasks.setFlags(host.taskId, TF.IN_PSI_LOCK);
+    if (tryTaskLock(host, this.#i32, LOCK, TF.IN_PSI_LOCK, false) || this.#lockSlow()) {
+      lockTestPause?.('psi');
+      return true;
+    }
+    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TF.IN_PSI_LOCK);
+    return false;
   }
 
-  #lockSlow(): void {
-    const me = threadId + 1;
-    let holder = 0;
-    let since = 0n;
-    for (let spins = 1; ; spins++) {
-      const seen = Atomics.compareExchange(this.#i32, LOCK, 0, me);
-      if (seen === 0) return;
-      if (spins % 1024 !== 0) continue;
-      const now = process.hrtime.bigint();
-      if (seen !== holder) {
-        holder = seen;
-        since = now;
-      } else if (now - since > LOCK_STEAL_NS && Atomics.compareExchange(this.#i32, LOCK, seen, me) === seen) {
-        return; // the holder vanished inside the lock: take it over
+  #lockSlow(): boolean {
+    const host = this.#host;
+    const i32 = this.#i32;
+    const deadline = performance.now() + (isMainThread ? MAIN_SPIN_MS : WORKER_WAIT_MS);
+    for (let n = 1; ; n++) {
+      const check = n % SPINS_PER_CHECK === 0;
+      if (tryTaskLock(host, i32, LOCK, TF.IN_PSI_LOCK, check && host !== NO_HOST)) return true;
+      if (!check) continue;
+      if (performance.now() > deadline) return false;
+      if (!isMainThread) {
+        const seen = Atomics.load(i32, LOCK);
+        if (lockHolder(seen) !== 0) Atomics.wait(i32, LOCK, seen, WAIT_SLICE_MS);
       }
     }
   }
 
   #unlock(): void {
-    Atomics.store(this.#i32, LOCK, 0);
+    const host = this.#host;
+    taskUnlock(host, this.#i32, LOCK);
+    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TF.IN_PSI_LOCK);
   }
 }
 

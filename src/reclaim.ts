@@ -8,19 +8,28 @@
  * thread that has shrinkers (at most MAILBOXES = 48 such threads per pool;
  * beyond that a thread's shrinkers serve only its own allocations and
  * kswapd). Mailbox words:
- *   OWNER     task id of the owning thread, 0 when free
- *   LOCK      1 while a requester holds the mailbox (one request at a time)
+ *   OWNER     the owning thread's task (a task lock word, tasks.ts)
+ *   LOCK      the requester's task while it holds the mailbox (a task lock:
+ *             one request at a time)
  *   REQ_SEQ   bumped by the requester after writing GFP, PRIO and NR
  *   RESP_SEQ  set to the handled REQ_SEQ by the owner after writing FREED
  *   COUNT     freeable objects the owner last counted (for retry decisions)
  * The owner answers from its event loop (Atomics.waitAsync on REQ_SEQ) or,
  * when it is itself blocked in a synchronous wait, between wait slices. A
- * requester waits at most REMOTE_TIMEOUT_MS for all answers together.
+ * requester waits at most REMOTE_TIMEOUT_MS for all answers together, and
+ * lets go of the mailboxes it holds in `finally`.
+ * Neither word is ever waited on: a busy mailbox is skipped. One whose
+ * requester or owner is gone (a worker terminated while it held or owned
+ * it, or its id reused) is taken over by the next requester at once.
+ * A thread may hold several mailboxes as a requester, and hold one in two
+ * async flows at once: `#requesting` counts them, so that TF.IN_MAILBOX_LOCK
+ * is cleared only after the last.
  */
 import { CTL, MAILBOX_BASE, MAILBOX_WORDS, MAILBOXES } from './control.js';
 import type { PoolCore } from './core.js';
 import { native } from './native.js';
 import { DEF_PRIORITY, doShrinkSlab, type Shrinker, ShrinkerEntry } from './shrinker.js';
+import { dropHolder, holderGone, type LockHost, lockHolder, lockHost, lockTestPause, taskUnlock, TF, tryTaskLock } from './tasks.js';
 import type { Wait } from './wait.js';
 import { warnOnce } from './warn.js';
 
@@ -41,15 +50,21 @@ export const REMOTE_TIMEOUT_MS = 50;
 
 export class Reclaim {
   readonly #core: PoolCore;
+  /** This thread's task, which a mailbox's OWNER or LOCK names while it owns or holds it. */
+  readonly #host: LockHost;
   readonly #entries: ShrinkerEntry[] = [];
   #mailbox = -1;
   #handled = 0;
   #listening = false;
   /** Bumped when the mailbox is given up: a listen loop of an earlier claim sees it and ends. */
   #generation = 0;
+  /** How many times this thread holds each other thread's mailbox as a requester, by index. */
+  readonly #requesting = new Map<number, number>();
+  #requestingTotal = 0;
 
   constructor(core: PoolCore) {
     this.#core = core;
+    this.#host = lockHost(core, native);
   }
 
   register(s: Shrinker): () => void {
@@ -68,9 +83,11 @@ export class Reclaim {
   /** Gives up this thread's mailbox (no shrinkers left, or the pool closes here). */
   release(): void {
     if (this.#mailbox >= 0) {
+      const core = this.#core;
       const base = MAILBOX_BASE + this.#mailbox * MAILBOX_WORDS;
-      Atomics.store(this.#core.ctl, base + COUNT, 0);
-      Atomics.store(this.#core.ctl, base + OWNER, 0);
+      Atomics.store(core.ctl, base + COUNT, 0);
+      taskUnlock(this.#host, core.ctl, base + OWNER);
+      core.tasks.clearFlags(core.taskId, TF.MAILBOX_OWNER);
       this.#mailbox = -1;
     }
     this.#listening = false;
@@ -130,7 +147,7 @@ export class Reclaim {
     let n = this.countLocal();
     for (let i = 0; i < MAILBOXES; i++) {
       const base = MAILBOX_BASE + i * MAILBOX_WORDS;
-      if (i !== this.#mailbox && Atomics.load(ctl, base + OWNER) !== 0) n += Atomics.load(ctl, base + COUNT);
+      if (i !== this.#mailbox && lockHolder(Atomics.load(ctl, base + OWNER)) !== 0) n += Atomics.load(ctl, base + COUNT);
     }
     return n;
   }
@@ -159,30 +176,32 @@ export class Reclaim {
   *#askOthers(gfp: number, nr: number): Generator<Wait, number, void> {
     const core = this.#core;
     const ctl = core.ctl;
-    const sent: { base: number; seq: number }[] = [];
-    for (let i = 0; i < MAILBOXES; i++) {
-      if (i === this.#mailbox) continue;
-      const base = MAILBOX_BASE + i * MAILBOX_WORDS;
-      const owner = Atomics.load(ctl, base + OWNER);
-      if (owner === 0) continue;
-      if (!native.taskLive(core.slot, owner)) {
-        // Its thread is gone without giving the mailbox back.
-        Atomics.compareExchange(ctl, base + OWNER, owner, 0);
-        continue;
-      }
-      if (Atomics.compareExchange(ctl, base + LOCK, 0, 1) !== 0) continue;
-      Atomics.store(ctl, base + REQ_GFP, gfp);
-      Atomics.store(ctl, base + REQ_PRIO, 0);
-      Atomics.store(ctl, base + REQ_NR, nr);
-      const seq = (Atomics.load(ctl, base + REQ_SEQ) + 1) | 0;
-      Atomics.store(ctl, base + REQ_SEQ, seq);
-      Atomics.notify(ctl, base + REQ_SEQ);
-      sent.push({ base, seq });
-      core.vmstat.add('remote_reclaim_requests');
-    }
+    const sent: { i: number; base: number; seq: number }[] = [];
     let freed = 0;
-    const deadline = performance.now() + REMOTE_TIMEOUT_MS;
     try {
+      for (let i = 0; i < MAILBOXES; i++) {
+        if (i === this.#mailbox) continue;
+        const base = MAILBOX_BASE + i * MAILBOX_WORDS;
+        const owner = Atomics.load(ctl, base + OWNER);
+        if (lockHolder(owner) === 0) continue;
+        if (holderGone(this.#host, lockHolder(owner), TF.MAILBOX_OWNER, false)) {
+          // Its thread is gone without giving the mailbox back.
+          dropHolder(ctl, base + OWNER, owner);
+          continue;
+        }
+        if (!this.#lockMailbox(i, base)) continue;
+        const req = { i, base, seq: 0 };
+        sent.push(req);
+        lockTestPause?.('mailbox');
+        Atomics.store(ctl, base + REQ_GFP, gfp);
+        Atomics.store(ctl, base + REQ_PRIO, 0);
+        Atomics.store(ctl, base + REQ_NR, nr);
+        req.seq = (Atomics.load(ctl, base + REQ_SEQ) + 1) | 0;
+        Atomics.store(ctl, base + REQ_SEQ, req.seq);
+        Atomics.notify(ctl, base + REQ_SEQ);
+        core.vmstat.add('remote_reclaim_requests');
+      }
+      const deadline = performance.now() + REMOTE_TIMEOUT_MS;
       for (const { base, seq } of sent) {
         for (;;) {
           const resp = Atomics.load(ctl, base + RESP_SEQ);
@@ -199,9 +218,34 @@ export class Reclaim {
         }
       }
     } finally {
-      for (const { base } of sent) Atomics.store(ctl, base + LOCK, 0);
+      for (const { i, base } of sent) this.#unlockMailbox(i, base);
     }
     return freed;
+  }
+
+  /** Takes another thread's mailbox for one request (from a requester that is gone too); never waits. */
+  #lockMailbox(i: number, base: number): boolean {
+    const core = this.#core;
+    const held = this.#requesting.get(i) ?? 0;
+    // The bit before the word (tasks.ts invariant).
+    if (this.#requestingTotal === 0) core.tasks.setFlags(core.taskId, TF.IN_MAILBOX_LOCK);
+    if (tryTaskLock(this.#host, core.ctl, base + LOCK, TF.IN_MAILBOX_LOCK, true, held > 0)) {
+      this.#requesting.set(i, held + 1);
+      this.#requestingTotal++;
+      return true;
+    }
+    if (this.#requestingTotal === 0) core.tasks.clearFlags(core.taskId, TF.IN_MAILBOX_LOCK);
+    return false;
+  }
+
+  #unlockMailbox(i: number, base: number): void {
+    const core = this.#core;
+    taskUnlock(this.#host, core.ctl, base + LOCK);
+    const held = this.#requesting.get(i)! - 1;
+    if (held === 0) this.#requesting.delete(i);
+    else this.#requesting.set(i, held);
+    // The bit after the word, and only after the last one.
+    if (--this.#requestingTotal === 0) core.tasks.clearFlags(core.taskId, TF.IN_MAILBOX_LOCK);
   }
 
   /** Answers a pending request in this thread's mailbox, if any. */
@@ -223,18 +267,28 @@ export class Reclaim {
 
   #claimMailbox(): void {
     if (this.#mailbox >= 0) return;
-    const ctl = this.#core.ctl;
+    const core = this.#core;
+    const ctl = core.ctl;
+    // A mailbox naming this task is left by a dead earlier task with the same
+    // id: free it first, so that MAILBOX_OWNER vouches for this thread's own
+    // mailbox only (tasks.ts invariant).
     for (let i = 0; i < MAILBOXES; i++) {
       const base = MAILBOX_BASE + i * MAILBOX_WORDS;
-      if (Atomics.compareExchange(ctl, base + OWNER, 0, this.#core.taskId) === 0) {
+      const owner = Atomics.load(ctl, base + OWNER);
+      if (lockHolder(owner) === core.taskId) dropHolder(ctl, base + OWNER, owner);
+    }
+    core.tasks.setFlags(core.taskId, TF.MAILBOX_OWNER);
+    for (let i = 0; i < MAILBOXES; i++) {
+      const base = MAILBOX_BASE + i * MAILBOX_WORDS;
+      if (tryTaskLock(this.#host, ctl, base + OWNER, TF.MAILBOX_OWNER, true)) {
         this.#mailbox = i;
         this.#handled = Atomics.load(ctl, base + REQ_SEQ);
         Atomics.store(ctl, base + RESP_SEQ, this.#handled);
-        Atomics.store(ctl, base + LOCK, 0);
         this.#listen();
         return;
       }
     }
+    core.tasks.clearFlags(core.taskId, TF.MAILBOX_OWNER);
     warnOnce('mailboxes-full', 'gfp-misuse', `more than ${MAILBOXES} threads have shrinkers on one pool; this thread's serve only its own reclaim`);
   }
 

@@ -180,17 +180,24 @@ describe('Psi: stall accounting', () => {
     expect(next).toBeGreaterThan(process.hrtime.bigint());
   });
 
-  it('takes over a lock whose holder vanished instead of hanging', () => {
+  it('never waits long on a lock whose holder vanished: without a host it goes on without the lock', () => {
     const sab = new SharedArrayBuffer(PSI_BYTES);
     const p = new Psi(sab, 0);
-    const lock = new Int32Array(sab);
-    Atomics.store(lock, 0, 999_999); // a thread that died inside the lock
+    const words = new Int32Array(sab);
+    Atomics.store(words, 0, 5); // task 5 died inside the lock; a Psi without a host cannot tell
     const t0 = performance.now();
-    p.snapshot();
-    const ms = performance.now() - t0;
-    expect(ms).toBeGreaterThan(900);
-    expect(ms).toBeLessThan(5000);
-    expect(Atomics.load(lock, 0)).toBe(0);
+    p.taskStart();
+    p.stallEnter();
+    const s = p.snapshot();
+    p.stallLeave();
+    // Each call spins at most 0.1 ms on the main thread (psi.ts MAIN_SPIN_MS): far below the 1 s steal timer this replaced.
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(s.some.total).toBe(0);
+    // The counts changed all the same (atomically), and the holder kept its lock: only a host can say it is gone
+    // (test/workers/74-dead-holder.test.ts).
+    expect(Atomics.load(words, 2)).toBe(1); // NR_ACTIVE
+    expect(Atomics.load(words, 3)).toBe(0); // NR_STALLED
+    expect(Atomics.load(words, 0)).toBe(5);
   });
 });
 

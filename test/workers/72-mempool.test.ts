@@ -7,6 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { GFP, Mempool, Pool } from '../../src/index.js';
 import { takeAll } from '../fixtures/pool.js';
+import { lockHolder, setLockTestPause } from '../../src/tasks.js';
+import { until } from '../fixtures/workers.js';
 
 describe('mempool', () => {
   it('tries the pool without reclaim, then the reserve, then the full mask; null for callers that cannot sleep', () => {
@@ -62,15 +64,21 @@ describe('mempool', () => {
     const mp = Mempool.create(pool, { minNr: 2 });
     const hog = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     expect(pool.stats().freePages).toBe(0);
+    const start = new Int32Array(new SharedArrayBuffer(8));
     const run = (take: number) =>
       new Promise<any>((resolve, reject) => {
         const w = new Worker(new URL('../fixtures/mempool-worker.mjs', import.meta.url), {
-          workerData: { handle: pool.handle, mempool: mp.handle, take, rounds: 300 },
+          workerData: { handle: pool.handle, mempool: mp.handle, take, rounds: 300, start: start.buffer },
         });
         w.once('message', resolve);
         w.once('error', reject);
       });
-    const results = await Promise.all([run(1), run(1), run(1), run(1)]);
+    const all = Promise.all([run(1), run(1), run(1), run(1)]);
+    // All four attached: start them together, so that they do overlap.
+    await until(() => Atomics.load(start, 0) === 4);
+    Atomics.store(start, 1, 1);
+    Atomics.notify(start, 1);
+    const results = await all;
     for (const r of results) expect(r.failed).toBe(0);
     expect(results.reduce((n, r) => n + r.got, 0)).toBe(300 * 4);
     // Four takers sharing a reserve of two: some of them waited their turn.
@@ -78,6 +86,34 @@ describe('mempool', () => {
     expect(mp.stats().currNr).toBe(2);
     pool.freeBulk(hog);
     mp.destroy();
+    expect(pool.stats().freePages).toBe(pool.totalPages);
+    pool.checkInvariants();
+  });
+
+  it('free() racing destroy(): no lock is left held and the element goes back to the pool', () => {
+    const pool = Pool.create({ size: 64 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
+    const mp = pool.mempool({ minNr: 4 });
+    const hog = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
+    const element = mp.alloc(GFP.KERNEL)!;
+    expect(mp.stats().currNr).toBe(3);
+    // destroy() runs after free() saw a live mempool with room in its
+    // reserve, and before free() takes the lock (a test-only pause point):
+    // the destroy retires the mempool's task, which the refill would make
+    // the element's owner.
+    setLockTestPause((point) => {
+      if (point !== 'mempool-free') return;
+      setLockTestPause(undefined);
+      mp.destroy();
+    });
+    try {
+      expect(() => mp.free(element)).not.toThrow();
+    } finally {
+      setLockTestPause(undefined);
+    }
+    expect(lockHolder(Atomics.load(new Int32Array(mp.handle.state), 0))).toBe(0);
+    expect(mp.stats()).toMatchObject({ currNr: 0, returned: 1 });
+    // Everything came back: the reserve (by destroy) and the element (by free).
+    pool.freeBulk(hog);
     expect(pool.stats().freePages).toBe(pool.totalPages);
     pool.checkInvariants();
   });
