@@ -29,7 +29,11 @@ import { PAGE_SIZE, parseSize } from './size.js';
 export interface PoolCacheOptions {
   /** Upper bound on the bytes held, in whole pages (a number of bytes or a size string). */
   maxBytes: number | string;
-  /** Upper bound on the number of entries; none by default. */
+  /**
+   * Upper bound on the number of entries; none by default. At most 2^24
+   * (lru-cache preallocates for it), unless it is at or above maxBytes'
+   * pages: then it never binds and is ignored.
+   */
   maxEntries?: number;
   /**
    * How values are allocated. Default GFP.KERNEL | NORETRY | NOWARN: one
@@ -84,6 +88,18 @@ class Entry {
   ) {}
 }
 
+/**
+ * Keys are any value but null and undefined (K extends {}), compared as a
+ * Map compares them. A nullish key is a caller's bug (a missing parameter),
+ * which a Map would store silently under one shared slot.
+ */
+function checkKey(key: unknown): void {
+  if (key === undefined || key === null) throw new InvalidArgTypeError(`key must not be ${String(key)}`);
+}
+
+/** The largest entry bound handed to lru-cache: its tables for 2^24 entries take about 540 MiB. */
+const MAX_ENTRIES = 2 ** 24;
+
 export const DEFAULT_CACHE_GFP = GFP.KERNEL | GFP.NORETRY | GFP.NOWARN;
 
 export class PoolCache<K extends {} = string> {
@@ -109,9 +125,18 @@ export class PoolCache<K extends {} = string> {
     validateGfp(gfp);
     this.#pool = pool;
     this.#gfp = gfp;
+    // lru-cache preallocates its tables for `max` entries (2^31 of them
+    // take the process down with a V8 out-of-memory). Every entry counts
+    // at least one page against maxSize, so a bound at or above maxPages
+    // never binds and is not passed on; one below it must be small enough
+    // to preallocate.
+    const entryBound = maxEntries !== undefined && maxEntries < maxPages ? maxEntries : undefined;
+    if (entryBound !== undefined && entryBound > MAX_ENTRIES) {
+      throw new OutOfRangeError(`maxEntries must be at most ${MAX_ENTRIES} (lru-cache preallocates for it) unless maxBytes bounds the entries first; received ${entryBound}`);
+    }
     this.#lru = new LRUCache<K, Entry>({
       maxSize: maxPages,
-      ...(maxEntries !== undefined ? { max: maxEntries } : {}),
+      ...(entryBound !== undefined ? { max: entryBound } : {}),
       sizeCalculation: (e) => Math.max(1, e.pages.length),
       dispose: (e, _k, reason) => {
         if (reason === 'evict') this.#c.evictions++;
@@ -142,6 +167,7 @@ export class PoolCache<K extends {} = string> {
    */
   set(key: K, value: Uint8Array | string | readonly Uint8Array[]): boolean {
     this.#open();
+    checkKey(key);
     const parts = typeof value === 'string' ? [Buffer.from(value)] : value instanceof Uint8Array ? [value] : value;
     if (!Array.isArray(parts) || !parts.every((p) => p instanceof Uint8Array)) {
       throw new InvalidArgTypeError('value must be a Uint8Array, a string or an array of Uint8Arrays');
@@ -209,11 +235,13 @@ export class PoolCache<K extends {} = string> {
 
   has(key: K): boolean {
     this.#open();
+    checkKey(key);
     return this.#lru.has(key);
   }
 
   delete(key: K): boolean {
     this.#open();
+    checkKey(key);
     return this.#lru.delete(key);
   }
 
@@ -241,6 +269,7 @@ export class PoolCache<K extends {} = string> {
   /** A counted lookup that makes the entry the most recent. */
   #lookup(key: K): Entry | undefined {
     this.#open();
+    checkKey(key);
     const e = this.#lru.get(key);
     if (e === undefined) this.#c.misses++;
     else this.#c.hits++;
