@@ -56,9 +56,9 @@ export interface NativeAddon {
   /** pfn * 2^genBits + gen, or a negative STATUS. */
   alloc(slot: number, order: number, allocFlags: number, task: number): number;
   free(slot: number, pfn: number, order: number, gen: number): void;
-  /** Writes (pfn, gen) pairs into out; returns n or a negative STATUS. */
+  /** Writes (pfn, gen) pairs into out, never reading it (nothing on failure); returns n or a negative STATUS. */
   allocBulk(slot: number, n: number, order: number, allocFlags: number, task: number, out: Int32Array): number;
-  /** refs holds (pfn, order, gen) triples. */
+  /** refs holds (pfn, order, gen) triples; native code copies them once and frees from the copy. */
   freeBulk(slot: number, refs: Int32Array, n: number): number;
   setOwner(slot: number, pfn: number, order: number, gen: number, task: number, expectOwner: number): void;
   meta(slot: number, pfn: number): [state: number, order: number, owner: number, gen: number];

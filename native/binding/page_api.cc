@@ -1,6 +1,10 @@
 // Page entry points: alloc, free, the bulk calls, hand-over between tasks,
 // and a metadata probe for tests. These are the hot paths: each validates
-// its arguments with a few compares and takes the zone lock once.
+// its arguments with a few compares and takes the zone lock once (freeBulk
+// once per kRefChunk refs).
+#include <algorithm>
+#include <cstring>
+
 #include "api.h"
 
 namespace nofail {
@@ -35,6 +39,9 @@ bool readPfn(napi_env env, Attachment* a, napi_value v, uint32_t* pfn) {
   *pfn = static_cast<uint32_t>(p);
   return true;
 }
+
+// freeBulk copies refs into its own stack frame this many at a time (12 KiB).
+constexpr uint32_t kRefChunk = Pool::kMaxFreeBatch;
 
 bool readGen(napi_env env, napi_value v, uint32_t* gen) {
   uint64_t g;
@@ -79,7 +86,11 @@ napi_value Free(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// allocBulk(slot, n, order, allocFlags, task, out: Int32Array(2n)) -> n, or a negative Status
+// allocBulk(slot, n, order, allocFlags, task, out: Int32Array(2n)) -> n, or a negative Status.
+// `out` may be over a SharedArrayBuffer that another thread writes during
+// the call: the core only writes it (zone.h), never reads a pfn back from
+// it, so a scribbler garbles what the caller reads, not what native code
+// indexes metadata with. On failure nothing is written to it.
 napi_value AllocBulk(napi_env env, napi_callback_info info) {
   Args<6> args;
   if (!args.ok(env, info, 6)) return nullptr;
@@ -105,7 +116,12 @@ napi_value AllocBulk(napi_env env, napi_callback_info info) {
 
 // freeBulk(slot, refs: Int32Array of (pfn, order, gen) triples, n) -> n.
 // On an invalid entry it throws; the error's `freed` says how many of the
-// leading entries were freed before it.
+// leading entries were freed before it. `refs` may be over a
+// SharedArrayBuffer that another thread writes during the call, so it is
+// read once: copied a chunk at a time (one memcpy) into this frame, and the
+// pool validates and frees from the copy. What was checked is what is freed.
+// A chunk is at most kRefChunk, the pool's one-pass batch, taken under
+// one hold of the zone lock.
 napi_value FreeBulk(napi_env env, napi_callback_info info) {
   Args<3> args;
   if (!args.ok(env, info, 3)) return nullptr;
@@ -118,8 +134,16 @@ napi_value FreeBulk(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   static_assert(sizeof(BlockRef) == 3 * sizeof(int32_t), "BlockRef is an int32 triple");
+  BlockRef refs[kRefChunk];
   uint32_t done = 0;
-  const Status s = a->pool->freeBulk(static_cast<const BlockRef*>(raw), static_cast<uint32_t>(n), &done);
+  Status s = Status::kOk;
+  while (done < n && s == Status::kOk) {
+    const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, kRefChunk));
+    std::memcpy(refs, static_cast<const int32_t*>(raw) + 3 * uint64_t{done}, chunk * sizeof(BlockRef));
+    uint32_t freed = 0;
+    s = a->pool->freeBulk(refs, chunk, &freed);
+    done += freed;
+  }
   if (s != Status::kOk) {
     throwStatus(env, s, ("freeBulk entry " + std::to_string(done)).c_str());
     napi_value err;

@@ -83,12 +83,12 @@ void Buddy::pushRangeLocked(uint32_t pfn, uint32_t end) {
   }
 }
 
-uint32_t Buddy::takeBulkLocked(unsigned order, uint32_t n, uint32_t* out) {
+void Buddy::takeBulkLocked(unsigned order, uint32_t n, uint32_t owner, uint32_t firstGen, int32_t* out) {
   uint32_t got = 0;
   while (got < n) {
     unsigned o = order;
     while (o <= maxOrder_ && head_[o] == PageMeta::kNone) ++o;
-    if (o > maxOrder_) break;
+    if (o > maxOrder_) return;  // unreachable after hasBlocks(); kept as a guard
     const uint32_t pfn = head_[o];
     unlinkLocked(pfn, o);
     // The smallest block, at most this one, that holds what is still wanted.
@@ -99,20 +99,20 @@ uint32_t Buddy::takeBulkLocked(unsigned order, uint32_t n, uint32_t* out) {
       --o;
       pushLocked(pfn + (1u << o), o);
     }
-    // Carve it into blocks of `order`; what is left over goes back.
+    // Carve it into blocks of `order`; what is left over goes back. Each
+    // kept head is marked allocated at once: a stale Free word on a taken
+    // head would let a later merge unlink a block that is in no list.
     const uint32_t count = 1u << (fit - order);
     const uint32_t keep = count < want ? count : want;
-    // Each kept block is marked allocated (owner and generation to come
-    // from the caller) at once: a stale Free word on a taken head would let
-    // a later merge unlink a block that is in no list.
-    for (uint32_t k = 0; k < keep; ++k) {
+    for (uint32_t k = 0; k < keep; ++k, ++got) {
       const uint32_t head = pfn + (k << order);
-      meta_[head] = PageMeta::make(PageState::kAllocated, order, 0, 0);
-      out[got++] = head;
+      const uint32_t gen = (firstGen + got) & kGenMask;
+      meta_[head] = PageMeta::make(PageState::kAllocated, order, owner, gen);
+      out[2 * got] = static_cast<int32_t>(head);
+      out[2 * got + 1] = static_cast<int32_t>(gen);
     }
     if (keep < count) pushRangeLocked(pfn + (keep << order), pfn + (count << order));
   }
-  return got;
 }
 
 bool Buddy::takeExactLocked(uint32_t pfn, unsigned order) {
@@ -139,6 +139,12 @@ void Buddy::giveLocked(uint32_t pfn, unsigned order, uint32_t* mergedPfn, unsign
   pushLocked(pfn, order);
   if (mergedPfn) *mergedPfn = pfn;
   if (mergedOrder) *mergedOrder = order;
+}
+
+bool Buddy::hasBlocks(unsigned order, uint32_t n) const {
+  uint64_t blocks = 0;
+  for (unsigned o = order; o <= maxOrder_ && blocks < n; ++o) blocks += nrFree(o) << (o - order);
+  return blocks >= n;
 }
 
 bool Buddy::hasBlock(unsigned order) const {

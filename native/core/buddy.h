@@ -35,13 +35,18 @@ class Buddy {
   // is free. The head is left in state Free; the caller marks it.
   uint32_t takeLocked(unsigned order);
 
-  // Takes up to `n` blocks of `order` at once, carving them out of as few
-  // larger blocks as possible (rmqueue_bulk, but splitting once per batch
-  // rather than once per block). Writes their pfns to `out` and returns how
-  // many it took; fewer than n only when no block of order >= `order` is
-  // left. The heads come back marked Allocated with owner and generation 0
-  // for the caller to fill in (or to give back, on failure).
-  uint32_t takeBulkLocked(unsigned order, uint32_t n, uint32_t* out);
+  // Could takeBulkLocked() find `n` blocks of `order`? Every free block of
+  // order o >= `order` holds 2^(o - order) of them. Exact under the lock.
+  bool hasBlocks(unsigned order, uint32_t n) const;
+
+  // Takes `n` blocks of `order` at once, carving them out of as few larger
+  // blocks as possible (rmqueue_bulk, but splitting once per batch rather
+  // than once per block). The caller has checked hasBlocks(order, n), so it
+  // never comes up short. Each head is marked Allocated to `owner` with
+  // generation firstGen + k (mod 2^kGenBits) for the k-th block, and its
+  // (pfn, gen) pair written to out[2k], out[2k + 1]. `out` is only written,
+  // never read: it may be memory that another thread writes meanwhile.
+  void takeBulkLocked(unsigned order, uint32_t n, uint32_t owner, uint32_t firstGen, int32_t* out);
 
   // Returns the block at `pfn` (whose head the caller has validated) and
   // merges it with free buddies. Reports the block it ended up in.

@@ -71,23 +71,13 @@ int64_t Zone::allocLocked(unsigned order, uint32_t allocFlags, uint32_t owner, u
 }
 
 int64_t Zone::allocBulkLocked(unsigned order, uint32_t n, uint32_t owner, int32_t* out) {
-  // The pfns go into the first half of `out` ((pfn, gen) pairs need 2n
-  // words), then are spread into pairs from the top down.
-  uint32_t* pfns = reinterpret_cast<uint32_t*>(out);
-  const uint32_t got = buddy_.takeBulkLocked(order, n, pfns);
-  if (got < n) {
-    for (uint32_t i = 0; i < got; ++i) buddy_.giveLocked(pfns[i], order, nullptr, nullptr);
+  // All or none, decided before anything changes.
+  if (!buddy_.hasBlocks(order, n)) {
     bump(counters_.failFragmented, 1);
     return static_cast<int64_t>(Status::kNoMemFragmented);
   }
-  for (uint32_t i = n; i-- > 0;) {
-    const uint32_t pfn = pfns[i];
-    const uint32_t g = nextGen_;
-    nextGen_ = (nextGen_ + 1) & kGenMask;
-    buddy_.metaMut(pfn) = PageMeta::make(PageState::kAllocated, order, owner, g);
-    out[2 * i] = static_cast<int32_t>(pfn);
-    out[2 * i + 1] = static_cast<int32_t>(g);
-  }
+  buddy_.takeBulkLocked(order, n, owner, nextGen_, out);
+  nextGen_ = (nextGen_ + n) & kGenMask;
   bump(counters_.allocs, n);
   bump(counters_.pgalloc, uint64_t{n} << order);
   return n;

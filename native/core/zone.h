@@ -69,7 +69,9 @@ class Zone {
   int64_t allocLocked(unsigned order, uint32_t allocFlags, uint32_t owner, uint32_t* gen);
   // Allocates `n` blocks for `owner` in one pass (the caller checked the
   // watermark for all of them): all or none. Writes (pfn, gen) pairs to
-  // `out`; returns n, or a negative Status.
+  // `out`; returns n, or a negative Status (then `out` is untouched).
+  // `out` is only ever written, never read: it may be memory another
+  // thread writes at the same time (a JavaScript SharedArrayBuffer).
   int64_t allocBulkLocked(unsigned order, uint32_t n, uint32_t owner, int32_t* out);
 
   // Frees the allocated head `pfn` of `order`, if `gen` matches (pass

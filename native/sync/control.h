@@ -39,6 +39,11 @@ constexpr int32_t kMagicValue = 0x4e4f464c;  // "NOFL"
 }  // namespace ctl
 
 // A borrowed view of the control block; null in the C++ tests.
+// Any thread can write any word of the block at any time (it is a
+// SharedArrayBuffer JavaScript holds), so whatever native code reads from
+// it is untrusted: each word is read once, and used only clamped to what
+// the pool knows (Pool::snapshot) or as a count to subtract, never as an
+// index or a size.
 class ControlBlock {
  public:
   explicit ControlBlock(int32_t* words = nullptr) : w_(words) {}

@@ -139,13 +139,13 @@ int64_t Pool::allocBulk(uint32_t n, unsigned order, uint32_t allocFlags, uint32_
 // changing anything, and the caller frees entry by entry, which reports
 // exactly where it stopped.
 bool Pool::freeBatchOrder0Locked(const BlockRef* refs, uint32_t n) {
-  constexpr uint32_t kMaxBatch = 1024;
-  if (n < 8 || n > kMaxBatch || config_.releaseOrder >= 0) return false;
-  uint32_t pfns[kMaxBatch];
+  if (n < 8 || n > kMaxFreeBatch || config_.releaseOrder >= 0) return false;
+  uint32_t pfns[kMaxFreeBatch];
   for (uint32_t i = 0; i < n; ++i) {
-    if (refs[i].order != 0 || refs[i].gen > kGenMask) return false;
-    if (zone_.checkAllocatedLocked(refs[i].pfn, 0, refs[i].gen) != Status::kOk) return false;
-    pfns[i] = refs[i].pfn;
+    const BlockRef r = refs[i];  // read once: what is checked is what is freed
+    if (r.order != 0 || r.gen > kGenMask) return false;
+    if (zone_.checkAllocatedLocked(r.pfn, 0, r.gen) != Status::kOk) return false;
+    pfns[i] = r.pfn;
   }
   std::sort(pfns, pfns + n);
   for (uint32_t i = 1; i < n; ++i) {
@@ -173,12 +173,13 @@ Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
     Guard<RankedLock> g(zoneLock_);
     if (freeBatchOrder0Locked(refs, n)) i = n;
     for (; i < n; ++i) {
+      const BlockRef r = refs[i];  // read once, as above
       // gen is checked here because kAnyGen (all ones) would skip the check.
-      if (refs[i].order > zone_.maxOrder() || refs[i].gen > kGenMask) {
+      if (r.order > zone_.maxOrder() || r.gen > kGenMask) {
         s = Status::kOutOfRange;
         break;
       }
-      s = freeLocked(refs[i].pfn, refs[i].order, refs[i].gen);
+      s = freeLocked(r.pfn, r.order, r.gen);
       if (s != Status::kOk) break;
     }
     debugCheckLocked();

@@ -75,10 +75,17 @@ class Pool {
   // All or none: `n` blocks for `task`, checking the watermark for all of
   // them at once (the kernel's alloc_pages_bulk checks LOW + n). Writes
   // (pfn, gen) pairs to `out`. Returns n or a negative Status.
+  // `out` (2n words) is only written, never read (Zone::allocBulkLocked),
+  // so it may be a JavaScript array that another thread writes meanwhile.
   int64_t allocBulk(uint32_t n, unsigned order, uint32_t allocFlags, uint32_t task, int32_t* out);
   // Frees in order and stops at the first invalid entry, so that a caller
   // knows exactly which blocks went back: `*done` are free afterwards.
+  // Each entry is read once and freed as read; the binding still copies
+  // JavaScript's refs into private memory first (page_api.cc).
   Status freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done);
+  // The most order-0 refs one freeBulk frees in a single pass (validate,
+  // sort, free aligned runs); a longer call frees entry by entry.
+  static constexpr uint32_t kMaxFreeBatch = 1024;
   // Hands an allocated block to another task (a page sent to another
   // thread). With expectOwner != 0 the block must belong to that task now.
   Status setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner);

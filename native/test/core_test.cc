@@ -176,7 +176,7 @@ TEST(owner_hand_over) {
   CHECK(t.zone.setOwnerLocked(static_cast<uint32_t>(p) + 1, 0, gen, 7, &old) == Status::kBadPage);
 }
 
-TEST(bulk_carves_few_blocks_and_rolls_back_cleanly) {
+TEST(bulk_carves_few_blocks_and_refuses_cleanly) {
   for (uint32_t n : {1u, 7u, 63u, 64u, 65u, 300u}) {
     TestZone t(1024, 10);
     std::vector<int32_t> out(2 * n);
@@ -193,10 +193,18 @@ TEST(bulk_carves_few_blocks_and_rolls_back_cleanly) {
   for (int i = 0; i < 64; ++i) singles.push_back(t.alloc(0));
   for (size_t i = 0; i < 64; i += 2) t.free(static_cast<uint32_t>(singles[i]), 0);
   for (size_t i = 1; i < 8; i += 2) t.free(static_cast<uint32_t>(singles[i]), 0);  // pages 0..7 free: two order-2 blocks... one order-3
-  std::vector<int32_t> out(2 * 8);
+  // All or none, decided before anything changes: nothing taken, and
+  // nothing written to `out`.
+  std::vector<int32_t> out(2 * 8, -7);
   const int64_t free0 = t.zone.freePages();
   CHECK(t.zone.allocBulkLocked(1, 8, 1, out.data()) == static_cast<int64_t>(Status::kNoMemFragmented));
   CHECK_EQ(t.zone.freePages(), free0);
+  for (int32_t w : out) CHECK_EQ(w, -7);
+  CHECK(t.ok());
+  // Exactly as many as there are is not too many: four order-1 blocks.
+  std::vector<int32_t> four(2 * 4);
+  CHECK_EQ(t.zone.allocBulkLocked(1, 4, 1, four.data()), 4);
+  CHECK_EQ(t.zone.freePages(), free0 - 8);
   CHECK(t.ok());
 }
 

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgTypeError, OutOfRangeError, PAGE_SIZE, Pool } from '../../src/index.js';
-import { native } from '../../src/native.js';
+import { native, STATUS } from '../../src/native.js';
 import { expectAccounting, expectCode } from '../fixtures/expect.js';
 
 type Raw = (...args: unknown[]) => unknown;
@@ -182,6 +182,61 @@ describe('raw addon: bulk calls', () => {
     // Too many at once is a status, not a throw, and takes nothing.
     expect(native.allocBulk(slot, TOTAL / 16 + 1, 4, 0, 0, new Int32Array(2 * TOTAL))).toBeLessThan(0);
     expect(pool.stats().allocatedPages).toBe(0);
+  });
+
+  // Regression test (fixed): native/core/zone.cc allocBulkLocked kept the pfns it took in the
+  // caller's `out` and read them back, and on a fragmented refusal wrote
+  // the pfns of the blocks it had taken (and given back) there. `out` may be
+  // over a SharedArrayBuffer another thread writes, so native code now only
+  // writes it, and decides all-or-none before taking anything.
+  it('a fragmented allocBulk takes nothing and writes nothing to out', () => {
+    const all = new Int32Array(2 * TOTAL);
+    expect(native.allocBulk(slot, TOTAL, 0, 0, 0, all)).toBe(TOTAL);
+    // Free pages 0..3 (one order-2 block: two order-1 blocks) and every
+    // other page above them (singles whose buddies stay allocated).
+    let held = 0;
+    for (let i = 0; i < TOTAL; i++) {
+      const pfn = all[2 * i]!;
+      if (pfn < 4 || pfn % 2 === 0) native.free(slot, pfn, 0, all[2 * i + 1]!);
+      else held++;
+    }
+    const free = pool.stats().freePages;
+    expect(free).toBeGreaterThan(3 * 2);
+    const out = new Int32Array(6).fill(-7);
+    expect(native.allocBulk(slot, 3, 1, 0, 0, out)).toBe(STATUS.NOMEM_FRAGMENTED);
+    expect(Array.from(out)).toEqual([-7, -7, -7, -7, -7, -7]);
+    expect(pool.stats().freePages).toBe(free);
+    expectAccounting(pool, held);
+    // Exactly as many as there are is not too many.
+    expect(native.allocBulk(slot, 2, 1, 0, 0, out)).toBe(2);
+    expect([out[0], out[2]].sort()).toEqual([0, 2]);
+    expect(pool._meta(out[2]!)).toMatchObject({ state: 'allocated', order: 1, gen: out[3] });
+    expectAccounting(pool, held + 4);
+  });
+
+  it('freeBulk past one batch (1024 refs) counts what it freed across the batches', () => {
+    const pages = 2048;
+    const [s] = native.create(pages * PAGE_SIZE, 10, 0, 0, 0, 0, -1, new Int32Array(new SharedArrayBuffer(native.controlSlots * 4)));
+    try {
+      const n = 1500;
+      const pairs = new Int32Array(2 * n);
+      expect(native.allocBulk(s, n, 0, 0, 0, pairs)).toBe(n);
+      const refs = new Int32Array(3 * n);
+      for (let i = 0; i < n; i++) refs.set([pairs[2 * i]!, 0, pairs[2 * i + 1]!], 3 * i);
+      refs[3 * 1300 + 2] = (pairs[2 * 1300 + 1]! + 1) % GEN; // a stale gen in the second batch
+      const err = expectCode(() => native.freeBulk(s, refs, n), 'ERR_BAD_PAGE', /freeBulk entry 1300/);
+      expect((err as unknown as { freed: number }).freed).toBe(1300);
+      const st = new Float64Array(native.statsLength);
+      native.stats(s, st);
+      expect(st[native.statIndex.allocatedPages!]).toBe(n - 1300);
+      refs[3 * 1300 + 2] = pairs[2 * 1300 + 1]!;
+      expect(native.freeBulk(s, refs.subarray(3 * 1300), n - 1300)).toBe(n - 1300);
+      native.stats(s, st);
+      expect(st[native.statIndex.freePages!]).toBe(pages);
+      expect(native.check(s)).toBeNull();
+    } finally {
+      native.detach(s);
+    }
   });
 
   // Regression test (fixed): native/binding/page_api.cc AllocBulk returns Pool::allocBulk()'s
