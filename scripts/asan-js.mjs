@@ -19,7 +19,7 @@
 // by vitest), which this script prints and counts as a failure.
 //
 // Ends with the plain closing line "N passed, N failed". Extra arguments
-// go to vitest, e.g. `npm run test:asan-js -- test/native`.
+// go to vitest, e.g. `npm run test:asan-js -- test/mm/native`.
 import { vitestCounts } from './vitest-counts.mjs';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';

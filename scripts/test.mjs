@@ -7,7 +7,7 @@
 //       line of their own: they are the same tests, so they are not added to
 //       the totals, but a test that fails there counts as failed;
 //   3. the C++ core tests under ctest (skipped with a message when cmake is absent).
-// Extra arguments go to vitest, e.g. `npm test -- test/unit`.
+// Extra arguments go to vitest, e.g. `npm test -- test/mm/unit`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,7 +56,7 @@ if (args.length === 0) {
     failed++;
   } else {
     const dbgJson = join(mkdtempSync(join(tmpdir(), 'nofail-debug-')), 'vitest.json');
-    run('npx', ['vitest', 'run', 'test/native/1', 'test/native/2', 'test/native/3', 'test/workers/4', '--reporter=dot', '--reporter=json', `--outputFile.json=${dbgJson}`], {
+    run('npx', ['vitest', 'run', 'test/mm/native/1', 'test/mm/native/2', 'test/mm/native/3', 'test/mm/workers/4', 'test/lib/workers/45', '--reporter=dot', '--reporter=json', `--outputFile.json=${dbgJson}`], {
       env: { ...process.env, NOFAIL_BUILD: 'Debug' },
     });
     const c = vitestCounts(dbgJson, 'vitest (debug build)');

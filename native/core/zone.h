@@ -5,7 +5,7 @@
 // Mechanism only: the zone answers "may these pages be taken at this
 // watermark level with these ALLOC_* rights?", takes them, frees them and
 // counts. What a GFP mask means — which level, which rights — is decided in
-// TypeScript (src/gfp.ts) and passed down as AllocFlags.
+// TypeScript (src/mm/gfp.ts) and passed down as AllocFlags.
 //
 // Locking: as for Buddy, *Locked methods need the zone lock; counters and
 // watermarks are atomics readable at any time.

@@ -3,7 +3,7 @@
 // SharedArrayBuffer, DESIGN §2, so the pool borrows JavaScript's). Native
 // code publishes what JavaScript must read without a call — the free-page
 // count, and a sequence word bumped by every free, on which waiters block
-// with Atomics.wait. The slots are mirrored in src/control.ts; keep the two
+// with Atomics.wait. The slots are mirrored in src/binding/control.ts; keep the two
 // in step.
 //
 // Memory ordering: native stores are release, JavaScript's Atomics loads are
@@ -26,7 +26,7 @@ constexpr int kAttached = 5;   // threads attached (native: attach +1, detach or
 constexpr int kWmarkMin = 6;   // the zone's watermarks (native)
 constexpr int kWmarkLow = 7;
 constexpr int kWmarkHigh = 8;
-// The task table (src/tasks.ts): 16 words (one cache line) per task id
+// The task table (src/mm/task-table.ts): 16 words (one cache line) per task id
 // below 4096, each written mostly by its own thread.
 constexpr int kTaskTableBase = 1024;
 constexpr int kTaskWords = 16;
@@ -86,7 +86,7 @@ class ControlBlock {
   int32_t taskTokens(uint32_t task) const { return taskWord(task, ctl::kTaskTokens); }
   // The reaper took a task's pages, its page cache's with them: nothing of
   // what it last published is cached any more. Its thread republishes on
-  // its next cache operation (src/core.ts discardCache).
+  // its next cache operation (src/mm/attachment.ts discardCache).
   void clearTaskCache(uint32_t task) const {
     if (!w_ || task >= static_cast<uint32_t>(ctl::kTaskTableTasks)) return;
     __atomic_store_n(&w_[ctl::kTaskTableBase + task * ctl::kTaskWords + ctl::kTaskCached], 0, __ATOMIC_RELEASE);

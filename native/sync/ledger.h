@@ -23,7 +23,7 @@ namespace nofail {
 class Ledger {
  public:
   static constexpr uint32_t kMaxTasks = 16384;
-  static constexpr uint32_t kPreferFresh = 4096;  // src/control.ts MAX_TABLE_TASKS
+  static constexpr uint32_t kPreferFresh = 4096;  // src/binding/control.ts MAX_TABLE_TASKS
 
   Ledger()
       : pages_(new std::atomic<int64_t>[kMaxTasks]()),

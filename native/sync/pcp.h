@@ -1,6 +1,6 @@
 // A per-thread page cache for C++ callers of a Pool: the kernel's per-CPU
 // lists (mm/page_alloc.c rmqueue_pcplist / free_unref_page), and the same
-// algorithm as src/pcp.ts, which is what JavaScript threads use.
+// algorithm as src/mm/pcp.ts, which is what JavaScript threads use.
 //
 // Order-0 pages come from a private stash refilled `batch` at a time by one
 // Pool::allocBulk (one zone-lock hold, watermark checked for the batch at

@@ -17,7 +17,7 @@
  * dependency: only this entry point imports its types.
  */
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
-import type { Pool } from '../pool.js';
+import type { Pool } from '../mm/pool.js';
 import { contentLength } from './http.js';
 import { type LoadShedOptions, LoadShedder, PoolBody } from './shed.js';
 

@@ -13,8 +13,8 @@
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { InvalidArgTypeError } from '../errors.js';
-import { type LabelledPool, type MetricFamily, metricFamiliesOf, type MetricsOptions } from '../metrics.js';
-import type { Pool } from '../pool.js';
+import { type LabelledPool, type MetricFamily, metricFamiliesOf, type MetricsOptions } from './metrics.js';
+import type { Pool } from '../mm/pool.js';
 
 export interface PromClientOptions extends MetricsOptions {
   /** The registry to register with. */

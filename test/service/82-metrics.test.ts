@@ -6,7 +6,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GFP, METRICS_CONTENT_TYPE, metricsOf, type Page, Pool } from '../../src/index.js';
-import { VMSTAT_NAMES } from '../../src/vmstat.js';
+import { VMSTAT_NAMES } from '../../src/mm/stats/vmstat.js';
 import { collectPoolMetrics } from '../../src/service/prom-client.js';
 import { expectCode } from '../fixtures/expect.js';
 import { takeAll } from '../fixtures/pool.js';

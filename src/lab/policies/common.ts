@@ -3,9 +3,9 @@
  * filesystem that allocates with GFP_NOFS (plus extra flags) inside its
  * transactions and nothing before them.
  */
-import { GFP } from '../../gfp.js';
-import type { Page } from '../../page.js';
-import type { PoolOptions } from '../../pool.js';
+import { GFP } from '../../mm/gfp.js';
+import type { Page } from '../../mm/page.js';
+import type { PoolOptions } from '../../mm/pool.js';
 import type { FsContext, FsPolicy, TxAlloc } from './types.js';
 
 /** 2015 as shipped in 3.19: small NOFS allocations fail, OOM killer without the reaper (4.6). */

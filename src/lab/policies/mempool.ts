@@ -5,8 +5,8 @@
  * reads cannot come from it — Dave Chinner's objection: they are unbounded
  * and reclaimable, and still plain GFP_NOFS allocations that may fail.
  */
-import { GFP } from '../../gfp.js';
-import { Mempool, type MempoolHandle } from '../../mempool.js';
+import { GFP } from '../../mm/gfp.js';
+import { Mempool, type MempoolHandle } from '../../lib/mempool.js';
 import { SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
 import type { FsContext, FsPolicy, Policy, TxAlloc } from './types.js';
 

@@ -7,8 +7,8 @@
  * "dumb, CPU and memory intensive" preallocation: tens of pages taken and
  * given back on every transaction, most of them never used.
  */
-import { GFP } from '../../gfp.js';
-import type { Page } from '../../page.js';
+import { GFP } from '../../mm/gfp.js';
+import type { Page } from '../../mm/page.js';
 import { isEnomem, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
 import { type FsContext, type FsPolicy, type Policy, Refused, type TxAlloc } from './types.js';
 

@@ -12,8 +12,8 @@
  * signal on its way back from a system call, it does not grow after the
  * append once it knows it was killed.
  */
-import { GFP } from '../../gfp.js';
-import type { Page } from '../../page.js';
+import { GFP } from '../../mm/gfp.js';
+import type { Page } from '../../mm/page.js';
 import type { HogOp, Op } from '../plan.js';
 import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
 import type { Filesystem } from './fs.js';

@@ -3,8 +3,8 @@
  * at once. ATOMIC may dig into the reserves (37.5 % of min) but never
  * sleeps or reclaims: under pressure a burst is dropped.
  */
-import { GFP } from '../../gfp.js';
-import type { Page } from '../../page.js';
+import { GFP } from '../../mm/gfp.js';
+import type { Page } from '../../mm/page.js';
 import type { NetOp, Op } from '../plan.js';
 import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
 

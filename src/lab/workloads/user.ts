@@ -5,8 +5,8 @@
  * The shrinker may run inside this worker's own allocations (direct
  * reclaim): the entry being built is not in the cache until it is whole.
  */
-import { GFP } from '../../gfp.js';
-import type { Page } from '../../page.js';
+import { GFP } from '../../mm/gfp.js';
+import type { Page } from '../../mm/page.js';
 import type { Op, UserOp } from '../plan.js';
 import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
 

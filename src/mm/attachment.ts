@@ -1,0 +1,273 @@
+/**
+ * PoolCore: one thread's attachment to a pool — what Page handles point back
+ * to and what the policy modules (slowpath, reclaim, ...) work on. Pool is
+ * the public face; PoolCore holds the state, so modules need no access to
+ * Pool's private fields.
+ */
+import { CTL, PSI_BYTE_OFFSET } from '../binding/control.js';
+import type { FaultInjector } from './debug/faultinject.js';
+import { Kswapd } from './reclaim/kswapd.js';
+import { ALLOC, native } from '../binding/native.js';
+import type { PageOwner } from './page.js';
+import { Pcp } from './pcp.js';
+import { Psi } from './stats/psi.js';
+import { KillDelivery, type OnOomKill } from './oom/delivery.js';
+import { OOM_ENABLED, OomKiller } from './oom/killer.js';
+import { Reclaim } from './reclaim/reclaim.js';
+import { lockHost, T, TaskTable } from './task-table.js';
+import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
+import type { Behavior, OomHandler } from './slowpath.js';
+import { VmStat } from './stats/vmstat.js';
+import type { WaitHost } from './wait.js';
+import type { Watermarks } from './watermarks.js';
+
+/** The zone's watermarks, read from the control block (native publishes them). */
+class WatermarkView implements Watermarks {
+  readonly #ctl: Int32Array;
+  constructor(ctl: Int32Array) {
+    this.#ctl = ctl;
+  }
+  get min(): number {
+    return this.#ctl[CTL.WMARK_MIN]!;
+  }
+  get low(): number {
+    return this.#ctl[CTL.WMARK_LOW]!;
+  }
+  get high(): number {
+    return this.#ctl[CTL.WMARK_HIGH]!;
+  }
+}
+
+/** Per-thread policy settings of an attachment. */
+export interface CorePolicy {
+  allowMainThreadBlocking: boolean;
+  /** This thread's task in the OOM killer's table. */
+  name: string;
+  oomScoreAdj: number;
+  onOomKill: OnOomKill | undefined;
+}
+
+export class PoolCore implements PageOwner, WaitHost {
+  readonly slot: number;
+  readonly id: number;
+  readonly totalPages: number;
+  readonly maxOrder: number;
+  readonly taskId: number;
+  readonly ctl: Int32Array;
+  closed = false;
+  /** null when the cache is disabled (Pool.create({ pcp: false })). */
+  readonly pcp: Pcp | null;
+  /** The watermarks in force, as every thread sees them. */
+  readonly wmark: Watermarks;
+  readonly allowMainThreadBlocking: boolean;
+  readonly vmstat: VmStat;
+  readonly psi: Psi;
+  readonly reclaim: Reclaim;
+  readonly kswapd: Kswapd;
+  /** The OOM killer at the slow path's OOM site; null: too-small-to-fail allocations wait. */
+  oom: OomHandler | null = null;
+  /** Fault injection for allocations made in this thread; null when off. */
+  faults: FaultInjector | null = null;
+  /** Fault injection or lockdep is on: every allocation takes the full prologue. */
+  debugChecks = false;
+  /**
+   * Nothing that needs the slow path on every call: no debug checks, no
+   * fill on free, a task-table entry to publish into. The alloc and free
+   * fast paths test this one field.
+   */
+  plain = false;
+  /** What free pages are filled with: -1 nothing, 0 (zeroOnFree) or POISON_BYTE (poison). */
+  readonly fill: number;
+  /** lockdep's fs_reclaim check on every allocation (lockdep.ts). */
+  readonly lockdep: boolean;
+  /** > 0 while this thread runs shrinkers: reclaim context (PF_MEMALLOC). */
+  inReclaim = 0;
+  /** Run by close() in this thread before it detaches (pending retry loops fail, ...). */
+  readonly closeHooks = new Set<() => void>();
+  /** Stops the PSI sampler, in the thread that created the pool (it runs it). */
+  stopSampler: (() => void) | undefined;
+  /** The task table in the control block (tasks.ts). */
+  readonly tasks: TaskTable;
+  /** Delivers OOM kills of this thread's tasks on this thread (kill.ts). */
+  readonly kills: KillDelivery;
+  /** Control-block index of this thread's task flags (SIGPENDING is checked on every alloc). */
+  readonly sigWord: number;
+  /** This thread's share of CTL.WAITERS (wait.ts), or -1 outside the task table. */
+  readonly waitingWord: number;
+  /** Where this thread publishes its cached and token pages, or -1 outside the task table. */
+  readonly cachedWord: number;
+  readonly tokensWord: number;
+  #region: ArrayBuffer | undefined;
+
+  constructor(
+    r: readonly number[],
+    control: SharedArrayBuffer,
+    pcp: { batch: number; high: number } | false,
+    policy: CorePolicy,
+  ) {
+    const ctl = new Int32Array(control);
+    this.slot = r[0]!;
+    this.id = r[1]!;
+    this.totalPages = r[3]!;
+    this.maxOrder = r[4]!;
+    this.taskId = r[5]!;
+    this.ctl = ctl;
+    this.fill = ctl[CTL.FILL_ON_FREE]!;
+    this.lockdep = ctl[CTL.LOCKDEP] === 1;
+    this.debugChecks = this.lockdep;
+    this.wmark = new WatermarkView(ctl);
+    this.tasks = new TaskTable(control);
+    const inTable = this.tasks.inTable(this.taskId);
+    this.sigWord = inTable ? this.tasks.wordOf(this.taskId, T.FLAGS) : CTL.ZERO;
+    this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
+    this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, T.CACHED) : -1;
+    this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, T.TOKENS) : -1;
+    // A refill is all or none, so a batch can never exceed the pool.
+    this.pcp =
+      pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages), ctl, this.cachedWord);
+    this.allowMainThreadBlocking = policy.allowMainThreadBlocking;
+    this.vmstat = new VmStat(control);
+    this.psi = new Psi(control, PSI_BYTE_OFFSET, lockHost(this, native));
+    this.psi.taskStart();
+    this.reclaim = new Reclaim(this);
+    this.kills = new KillDelivery(this);
+    this.updatePlain();
+    this.tasks.init(this.taskId, { name: policy.name, adj: policy.oomScoreAdj, home: this.taskId, thread: true });
+    this.kills.register(this.taskId, policy.onOomKill);
+    if (Atomics.load(ctl, CTL.OOM_FLAGS) & OOM_ENABLED) this.oom = new OomKiller();
+    this.kswapd = new Kswapd(this);
+  }
+
+  /** The pool's behavior (Pool.create({ behavior })), the same in every thread. */
+  get behavior(): Behavior {
+    return this.ctl[CTL.BEHAVIOR] === 1 ? 'linux-3.19' : 'linux-4.0';
+  }
+
+  updatePlain(): void {
+    this.plain = !this.debugChecks && !this.closed && this.fill < 0 && this.cachedWord >= 0;
+  }
+
+  /** Turns this thread's fault injection on (an injector) or off (null). */
+  setFaults(faults: FaultInjector | null): void {
+    this.faults = faults;
+    this.debugChecks = faults !== null || this.lockdep;
+    this.updatePlain();
+  }
+
+  /**
+   * Detaches this thread (pool.close()): close hooks, the PSI sampler,
+   * shrinkers and the PSI task go; native returns the thread's pages —
+   * its page cache with them — and waiters are woken. Returns the pages
+   * returned; 0 when already closed.
+   */
+  close(): number {
+    if (this.closed) return 0;
+    for (const hook of [...this.closeHooks]) hook();
+    this.closeHooks.clear();
+    this.stopSampler?.();
+    this.reclaim.release();
+    this.psi.taskStop();
+    const returned = native.detach(this.slot);
+    this.closed = true;
+    this.updatePlain();
+    if (this.pcp !== null) {
+      this.pcp.count = 0; // the detach returned them with the rest of this thread's pages
+      this.publishCached();
+    }
+    this.wakeWaiters();
+    return returned;
+  }
+
+  /** Between wait slices: answer reclaim requests, and take a pending OOM kill. */
+  serviceRequests(): void {
+    this.reclaim.serviceRequests();
+    if (this.kills.pending()) this.kills.deliver();
+  }
+
+  /**
+   * The reaper took this thread's pages, its page cache's included: those
+   * entries are no longer ours to hand out or free.
+   */
+  discardCache(): void {
+    if (this.pcp !== null) {
+      this.pcp.count = 0;
+      this.publishCached();
+    }
+  }
+
+  /**
+   * The MIN mark a caller with these ALLOC_* rights must stay above, as
+   * the native zone computes it (native/core/zone.cc effectiveMark).
+   */
+  effectiveMin(allocFlags: number): number {
+    if (allocFlags & ALLOC.NO_WATERMARKS) return (allocFlags & ALLOC.RESERVE ? 0 : this.reserved()) - 1;
+    let min = this.wmark.min;
+    if (allocFlags & ALLOC.MIN_RESERVE) {
+      min -= Math.floor(min / 2);
+      if (allocFlags & ALLOC.NON_BLOCK) min -= Math.floor(min / 4);
+    }
+    if (allocFlags & ALLOC.OOM) min -= Math.floor(min / 2);
+    if (!(allocFlags & ALLOC.RESERVE)) min += this.reserved();
+    return min;
+  }
+
+  /** Gives this thread's cached pages back to the zone. */
+  drainOwn(): void {
+    const pcp = this.pcp;
+    if (pcp !== null && pcp.count > 0) {
+      pcp.drain(this.slot);
+      this.publishCached();
+      this.wakeWaiters();
+    }
+  }
+
+  region(): ArrayBuffer {
+    return (this.#region ??= native.region(this.slot));
+  }
+
+  view(pfn: number, order: number): Uint8Array {
+    return new Uint8Array(this.region(), pfn << PAGE_SHIFT, PAGE_SIZE << order);
+  }
+
+  /** Free pages as native code last published them (a racy but recent read). */
+  freePages(): number {
+    return this.ctl[CTL.FREE_PAGES]!;
+  }
+
+  reserved(): number {
+    return this.ctl[CTL.RESERVED]!;
+  }
+
+  /** Wakes threads waiting for free memory, if there are any. */
+  wakeWaiters(): void {
+    if (Atomics.load(this.ctl, CTL.WAITERS) !== 0) Atomics.notify(this.ctl, CTL.FREE_SEQ);
+  }
+
+  /** Drains this thread's cache if another thread asked for it (CTL.DRAIN_GEN). */
+  checkDrain(): void {
+    const pcp = this.pcp;
+    if (pcp === null) return;
+    const gen = this.ctl[CTL.DRAIN_GEN]!;
+    if (gen !== pcp.drainSeen) {
+      pcp.drainSeen = gen;
+      if (pcp.drain(this.slot) > 0) this.wakeWaiters();
+    }
+  }
+
+  /** Asks every thread to drain its cache (drain_all_pages) and drains this one now. */
+  drainAll(): void {
+    Atomics.add(this.ctl, CTL.DRAIN_GEN, 1);
+    this.checkDrain();
+  }
+
+
+  /**
+   * Publishes this thread's cached page count for other threads' stats().
+   * One plain store per allocation and free, into this thread's own
+   * task-table entry: a cache line no other thread writes, so two threads'
+   * hot paths never share one.
+   */
+  publishCached(): void {
+    this.pcp?.publish();
+  }
+}

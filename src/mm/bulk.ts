@@ -1,0 +1,100 @@
+/**
+ * The calls that move many pages, or pages between threads, in one native
+ * call: allocBulk / freeBulk (the kernel's alloc_pages_bulk and a batched
+ * free) and transfer / adopt.
+ */
+import type { PoolCore } from './attachment.js';
+import { AllocError, BadPageError, InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { allocFailureText, GFP, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
+import { ALLOC, native, TRANSIT_TASK } from '../binding/native.js';
+import { checkOrder } from './options.js';
+import { checkPage, makePage, markFreed, markLive, markMoved, type Page, type PageDescriptor, pageGen, setPageTask } from './page.js';
+import { checkPoison, POISON_BYTE } from './debug/poison.js';
+import { currentTaskId } from './task-table.js';
+
+/**
+ * All or none: the watermark is checked for all n blocks at once (LOW + n,
+ * as alloc_pages_bulk), then at the caller's depth below MIN once this
+ * thread's page cache is given back. It never reclaims or waits; GFP.RESERVE
+ * grants nothing here (reservations serve single allocations in run()).
+ */
+export function allocBulk(core: PoolCore, n: number, gfp: GfpMask, order: number, scratch: { out: Int32Array }): Page[] {
+  if (typeof n !== 'number') throw new InvalidArgTypeError(`n must be a number; received ${typeof n}`);
+  if (!Number.isInteger(n) || n < 0 || n > core.totalPages) {
+    throw new OutOfRangeError(`n must be an integer from 0 to ${core.totalPages}; received ${n}`);
+  }
+  validateGfp(gfp);
+  checkOrder(order, core.maxOrder);
+  if (core.kills.pending()) core.kills.deliver();
+  gfp &= ~GFP.RESERVE;
+  const task = currentTaskId();
+  if (scratch.out.length < 2 * n) scratch.out = new Int32Array(2 * n);
+  const out = scratch.out;
+  let r = native.allocBulk(core.slot, n, order, ALLOC.WMARK_LOW, task, out);
+  if (r < 0) {
+    core.drainOwn();
+    r = native.allocBulk(core.slot, n, order, gfpToAllocFlags(gfp), task, out);
+  }
+  if (r < 0) throw new AllocError(`${allocFailureText(gfp, order)} (bulk of ${n})`, { order, gfp });
+  const pages = new Array<Page>(n);
+  for (let i = 0; i < n; i++) {
+    const p = makePage(core, out[2 * i]!, order, out[2 * i + 1]!);
+    if (task !== 0) setPageTask(p, task);
+    if (core.fill === POISON_BYTE) checkPoison(core, p);
+    if (gfp & GFP.ZERO) p.bytes.fill(0);
+    pages[i] = p;
+  }
+  return pages;
+}
+
+export function freeBulk(core: PoolCore, pages: readonly Page[]): void {
+  if (!Array.isArray(pages)) throw new InvalidArgTypeError('pages must be an array of Page');
+  if (core.kills.pending()) core.kills.deliver();
+  const refs = new Int32Array(3 * pages.length);
+  let i = 0;
+  try {
+    // Mark as we validate, so the same page twice in the array is a double free.
+    for (; i < pages.length; i++) {
+      const p = pages[i];
+      checkPage(p, core);
+      if (core.fill >= 0) p.bytes.fill(core.fill);
+      markFreed(p);
+      refs[3 * i] = p.pfn;
+      refs[3 * i + 1] = p.order;
+      refs[3 * i + 2] = pageGen(p);
+    }
+  } catch (e) {
+    for (let j = 0; j < i; j++) markLive(pages[j]!);
+    throw e;
+  }
+  try {
+    native.freeBulk(core.slot, refs, pages.length);
+  } catch (e) {
+    const freed = (e as { freed?: number }).freed ?? 0;
+    for (let j = freed; j < pages.length; j++) markLive(pages[j]!);
+    if (freed > 0) core.wakeWaiters();
+    throw e;
+  }
+  core.wakeWaiters();
+}
+
+/** Parks the page on the pool's transit task: this thread's exit or close() must not take it back. */
+export function transfer(core: PoolCore, page: Page): PageDescriptor {
+  checkPage(page, core);
+  native.setOwner(core.slot, page.pfn, page.order, pageGen(page), TRANSIT_TASK, 0);
+  markMoved(page);
+  return Object.freeze({ pool: core.id, pfn: page.pfn, order: page.order, gen: pageGen(page) });
+}
+
+export function adopt(core: PoolCore, descriptor: PageDescriptor): Page {
+  if (descriptor === null || typeof descriptor !== 'object') {
+    throw new InvalidArgTypeError('descriptor must come from pool.transfer()');
+  }
+  const { pool, pfn, order, gen } = descriptor;
+  if (pool !== core.id) throw new BadPageError('the descriptor belongs to another pool');
+  const task = currentTaskId();
+  native.setOwner(core.slot, pfn, order, gen, task, TRANSIT_TASK);
+  const page = makePage(core, pfn, order, gen);
+  if (task !== 0) setPageTask(page, task);
+  return page;
+}

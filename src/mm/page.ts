@@ -1,0 +1,133 @@
+/**
+ * A page handle: a block of 2^order pages of a pool. `bytes` is a view of
+ * the pool's memory made from this thread's one ArrayBuffer over the whole
+ * region (DESIGN §2), so making it costs a subarray, not a mapping.
+ *
+ * A Page is valid only in the thread that allocated or adopted it, until it
+ * is freed or transferred; every later use through the handle throws.
+ */
+import { BadPageError, DoubleFreeError, PoolClosedError } from '../errors.js';
+import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
+
+/** What a Page needs of its pool in this thread (pool.ts implements it). */
+export interface PageOwner {
+  readonly slot: number;
+  readonly closed: boolean;
+  region(): ArrayBuffer;
+}
+
+const LIVE = 0;
+const FREED = 1;
+const MOVED = 2;
+
+/** A page sent to another thread: `pool.transfer(page)` there, `pool.adopt(d)` here. */
+export interface PageDescriptor {
+  readonly pool: number;
+  readonly pfn: number;
+  readonly order: number;
+  readonly gen: number;
+}
+
+const TOKEN = Symbol('nofail.page');
+
+// Accessors to Page's private fields for pool.ts, set in the static block.
+export let pageGen: (p: Page) => number;
+/** Checks a page may be freed or transferred by `owner`; throws the matching error. */
+export let checkPage: (p: unknown, owner: PageOwner) => asserts p is Page;
+export let markFreed: (p: Page) => void;
+export let markLive: (p: Page) => void;
+export let markMoved: (p: Page) => void;
+export let makePage: (owner: PageOwner, pfn: number, order: number, gen: number, bytes?: Uint8Array) => Page;
+/** The view a page already made, if any (so a per-thread cache can reuse it). */
+export let pageView: (p: Page) => Uint8Array | undefined;
+/**
+ * The free fast path in one call: if `p` is a live order-0 page of `owner`
+ * charged to the thread's own task, marks it freed and returns its
+ * generation; otherwise -1 and nothing changes (the caller takes the slow
+ * path, which reports what is wrong).
+ */
+export let takeForCache: (p: unknown, owner: PageOwner) => number;
+/** The logical task a page is charged to (0: its thread's own task). */
+export let pageTask: (p: Page) => number;
+export let setPageTask: (p: Page, task: number) => void;
+
+export class Page {
+  /** Page frame number: the index of the first page in the pool. */
+  readonly pfn: number;
+  /** The block is 2^order pages. */
+  readonly order: number;
+  #owner: PageOwner;
+  #gen: number;
+  #state = LIVE;
+  #task = 0;
+  #bytes: Uint8Array | undefined;
+
+  /** @internal Pages come from Pool.alloc / allocBulk / adopt. */
+  constructor(token: symbol, owner: PageOwner, pfn: number, order: number, gen: number) {
+    if (token !== TOKEN) throw new TypeError('Page is not constructible; use pool.alloc()');
+    this.#owner = owner;
+    this.pfn = pfn;
+    this.order = order;
+    this.#gen = gen;
+  }
+
+  /** Size of the block in bytes (4096 << order). */
+  get size(): number {
+    return PAGE_SIZE << this.order;
+  }
+
+  /** The block's memory, `size` bytes. Throws once the page is freed or transferred. */
+  get bytes(): Uint8Array {
+    if (this.#state !== LIVE || this.#owner.closed) {
+      if (this.#owner.closed) throw new PoolClosedError('the pool of this page is closed in this thread');
+      throw new BadPageError(`page ${this.pfn} was ${this.#state === FREED ? 'freed' : 'transferred'}`);
+    }
+    return (this.#bytes ??= new Uint8Array(this.#owner.region(), this.pfn << PAGE_SHIFT, PAGE_SIZE << this.order));
+  }
+
+  get [Symbol.toStringTag](): string {
+    return `Page pfn=${this.pfn} order=${this.order}${this.#state === LIVE ? '' : this.#state === FREED ? ' (freed)' : ' (transferred)'}`;
+  }
+
+  static {
+    pageGen = (p) => p.#gen;
+    checkPage = (p, owner): asserts p is Page => {
+      if (typeof p !== 'object' || p === null || !(#state in p)) {
+        throw new BadPageError('not a page handle of this pool (a forged or cloned object?)');
+      }
+      if (p.#owner !== owner) {
+        throw owner.closed
+          ? new PoolClosedError()
+          : new BadPageError(`page ${p.pfn} belongs to another pool or another thread's attachment`);
+      }
+      if (owner.closed) throw new PoolClosedError();
+      if (p.#state === FREED) throw new DoubleFreeError(`page ${p.pfn} (order ${p.order}) is already free`);
+      if (p.#state === MOVED) throw new BadPageError(`page ${p.pfn} was transferred to another thread`);
+    };
+    markFreed = (p) => {
+      p.#state = FREED;
+    };
+    markLive = (p) => {
+      p.#state = LIVE;
+    };
+    markMoved = (p) => {
+      p.#state = MOVED;
+    };
+    makePage = (owner, pfn, order, gen, bytes) => {
+      const p = new Page(TOKEN, owner, pfn, order, gen);
+      p.#bytes = bytes;
+      return p;
+    };
+    pageView = (p) => p.#bytes;
+    pageTask = (p) => p.#task;
+    takeForCache = (p, owner) => {
+      if (typeof p !== 'object' || p === null || !(#state in p)) return -1;
+      if (p.#owner !== owner || p.#state !== LIVE || p.order !== 0 || p.#task !== 0 || owner.closed) return -1;
+      p.#state = FREED;
+      return p.#gen;
+    };
+    setPageTask = (p, task) => {
+      p.#task = task;
+    };
+  }
+}

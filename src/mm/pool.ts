@@ -1,0 +1,495 @@
+/**
+ * Pool: a bounded page pool over one mmap'd region, shared by every thread
+ * that attaches to it. This file holds the public class, the fast path and
+ * the bookkeeping of pages in this thread; what GFP flags mean lives in
+ * gfp.ts, how deep each caller may go in the native zone.
+ */
+import { CTL } from '../binding/control.js';
+import { PoolCore } from './attachment.js';
+import { checkAttach, resolveCreate } from './create.js';
+import {
+  type AllocAsyncOptions,
+  type AttachOptions,
+  asyncSignal,
+  checkOrder,
+  type PoolOptions,
+  resolvePcp,
+  resolvePolicy,
+} from './options.js';
+import { currentReservation, type Reservation, reserve, reserveAsync, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
+import { Mempool, type MempoolOptions } from '../lib/mempool.js';
+import { Task, type TaskOptions } from './task.js';
+import { currentTaskId, TF } from './task-table.js';
+import { AllocError, NofailError, PoolClosedError } from '../errors.js';
+import { FaultInjector, type FaultInjectOptions } from './debug/faultinject.js';
+import { allocFailureText, applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, validateGfp } from './gfp.js';
+import { ALLOC, GEN_SCALE, native } from '../binding/native.js';
+import {
+  checkPage,
+  makePage,
+  markFreed,
+  type Page,
+  type PageDescriptor,
+  pageGen,
+  pageTask,
+  pageView,
+  setPageTask,
+  takeForCache,
+} from './page.js';
+import type { Shrinker } from './reclaim/shrinker.js';
+import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
+import { bufferOf, checkBufferSize, orderForSize, PoolBuffer } from './buffer.js';
+import { formatMetrics, type MetricsOptions } from '../service/metrics.js';
+import { contextsUsed } from './context.js';
+import { checkFsReclaim } from './debug/lockdep.js';
+import { checkPoison, POISON_BYTE } from './debug/poison.js';
+import { allocSlowpath } from './slowpath.js';
+import { collectPressure, collectStats, type PoolPressure, type PoolStats } from './stats/stats.js';
+import { driveAsync, driveSync } from './wait.js';
+import { resolveWatermarks, type Watermarks } from './watermarks.js';
+
+export type { AllocAsyncOptions, AttachOptions, PoolOptions } from './options.js';
+
+/** A structured-clonable handle: send it to a worker and `Pool.attach()` it there. */
+export interface PoolHandle {
+  readonly id: number;
+  readonly nonce: number;
+  readonly control: SharedArrayBuffer;
+}
+
+/** @internal the thread's PoolCore behind a Pool, for nofail's own modules (mutex, retry, mempool). */
+export let coreOf: (pool: Pool) => PoolCore;
+
+export class Pool {
+  #core: PoolCore;
+  #handle: PoolHandle;
+  #stats = new Float64Array(native.statsLength);
+  #bulkScratch = { out: new Int32Array(2 * 64) };
+  /** Pages in the pool. */
+  readonly totalPages: number;
+  /** Largest order this pool hands out. */
+  readonly maxOrder: number;
+  /** This thread's task id in the pool. */
+  readonly taskId: number;
+
+  private constructor(r: readonly number[], control: SharedArrayBuffer, o: AttachOptions) {
+    this.#handle = Object.freeze({ id: r[1]!, nonce: r[2]!, control });
+    this.#core = new PoolCore(r, control, resolvePcp(o.pcp), resolvePolicy(o));
+    this.totalPages = this.#core.totalPages;
+    this.maxOrder = this.#core.maxOrder;
+    this.taskId = this.#core.taskId;
+  }
+
+  static {
+    coreOf = (pool) => pool.#core;
+  }
+
+  /** Creates a pool in this thread; other threads attach with `Pool.attach(pool.handle)`. */
+  static create(options: PoolOptions = {}): Pool {
+    const c = resolveCreate(options);
+    const r = native.create(c.bytes, c.maxOrder, c.wm.min, c.wm.low, c.wm.high, c.flags, c.releaseOrder, c.ctl);
+    const pool = new Pool(r, c.control, options);
+    // PSI averages are sampled every 2 s (an unref'd timer on the creating thread).
+    pool.#core.stopSampler = pool.#core.psi.startSampler();
+    return pool;
+  }
+
+  /** Attaches this thread to a pool created elsewhere. */
+  static attach(handle: PoolHandle, options: AttachOptions = {}): Pool {
+    checkAttach(handle, options);
+    const r = native.attach(handle.id, handle.nonce, new Int32Array(handle.control));
+    return new Pool(r, handle.control, options);
+  }
+
+  /** Structured-clonable: pass it in workerData or postMessage. */
+  get handle(): PoolHandle {
+    return this.#handle;
+  }
+
+  /** True once close() was called in this thread. */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  #slot(): number {
+    if (this.#core.closed) throw new PoolClosedError();
+    return this.#core.slot;
+  }
+
+  /**
+   * Allocates a block of 2^order pages. The fast path takes it while free
+   * pages stay above `low` (order 0 from this thread's page cache); below
+   * that the slow path (slowpath.ts) wakes kswapd, reclaims, retries, and
+   * waits as the mask allows. Throws AllocError (ENOMEM) on failure, and
+   * ERR_WOULD_BLOCK on the main thread where it would have to wait.
+   */
+  alloc(gfp: GfpMask = GFP.KERNEL, order = 0): Page {
+    // The fast path, kept small enough to inline: a common mask, order 0,
+    // this thread's page cache holds a page, free pages are above LOW plus
+    // the reservations, and nothing special is in force (no kill pending,
+    // no scope, task or reservation ever entered, no debug option).
+    const core = this.#core;
+    const pcp = core.pcp;
+    if (
+      order === 0 &&
+      pcp !== null &&
+      pcp.count > 0 &&
+      (gfp === GFP.KERNEL || gfp === GFP.NOFS || gfp === GFP.NOIO || gfp === GFP.ATOMIC || gfp === GFP.NOWAIT) &&
+      !contextsUsed &&
+      core.plain
+    ) {
+      const ctl = core.ctl;
+      if (
+        (ctl[core.sigWord]! & TF.SIGPENDING) === 0 &&
+        ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
+        ctl[CTL.FREE_PAGES]! > ctl[CTL.WMARK_LOW]! + ctl[CTL.RESERVED]!
+      ) {
+        const i = --pcp.count;
+        const e = pcp.entries;
+        const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
+        ctl[core.cachedWord] = i;
+        return page;
+      }
+    }
+    return this.#allocSlow(gfp, order);
+  }
+
+  #allocSlow(gfp: GfpMask, order: number): Page {
+    const core = this.#core;
+    if (core.closed) throw new PoolClosedError();
+    if (gfp !== GFP.KERNEL) validateGfp(gfp);
+    if (order !== 0) checkOrder(order, core.maxOrder);
+    if (!contextsUsed && !core.debugChecks && (core.ctl[core.sigWord]! & TF.SIGPENDING) === 0) {
+      const page = this.#fast(gfp & ~GFP.RESERVE, order, 0);
+      if (page !== null) return page;
+    }
+    const a = this.#prologue(gfp, order);
+    if (a.page !== null) return a.page;
+    try {
+      const page = this.#fast(a.gfp, order, a.task);
+      if (page !== null) return page;
+      const v = driveSync(core, allocSlowpath(this.#request(a.gfp, order, a.scope, a.task)));
+      if (v < 0) throw this.#failure(a.gfp, order);
+      return this.#page(v, order, a.gfp, a.task);
+    } catch (e) {
+      a.reservation?.uncharge(a.charged);
+      throw e;
+    }
+  }
+
+  /**
+   * alloc() that waits without blocking the thread (Atomics.waitAsync), on
+   * any thread. Rejects with the signal's reason on abort and with a
+   * TimeoutError after timeoutMs; either way no waiter is left behind.
+   */
+  async allocAsync(gfp: GfpMask = GFP.KERNEL, order = 0, options: AllocAsyncOptions = {}): Promise<Page> {
+    const core = this.#core;
+    if (core.closed) throw new PoolClosedError();
+    validateGfp(gfp);
+    checkOrder(order, core.maxOrder);
+    const makeSignal = asyncSignal(options);
+    options.signal?.throwIfAborted();
+    const a = this.#prologue(gfp, order);
+    if (a.page !== null) return a.page;
+    try {
+      const page = this.#fast(a.gfp, order, a.task);
+      if (page !== null) return page;
+      const v = await driveAsync(core, allocSlowpath(this.#request(a.gfp, order, a.scope, a.task)), makeSignal());
+      if (v < 0) throw this.#failure(a.gfp, order);
+      return this.#page(v, order, a.gfp, a.task);
+    } catch (e) {
+      a.reservation?.uncharge(a.charged);
+      throw e;
+    }
+  }
+
+  /**
+   * What every allocation does first: deliver a pending OOM kill, apply the
+   * GFP scope, fault injection, the task it is charged to, and the
+   * reservation scope (a token, or a charge that grants GFP.RESERVE rights;
+   * outside a reservation GFP.RESERVE grants nothing).
+   */
+  #prologue(gfp: number, order: number) {
+    const core = this.#core;
+    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
+    const scope = currentScope();
+    if (scope !== 0) gfp = applyScope(gfp, scope);
+    if (core.lockdep) checkFsReclaim(core, gfp, order);
+    if (core.faults !== null && core.faults.shouldFail(gfp, order)) throw this.#injected(gfp, order);
+    const task = currentTaskId();
+    const reservation = currentReservation();
+    let charged = 0;
+    if (reservation !== undefined) {
+      if (reservation.mode === 'tokens' && order === 0) {
+        const v = reservation.takeToken(task);
+        if (v >= 0) return { page: this.#page(v, 0, gfp, task), gfp, task, scope, reservation, charged };
+      }
+      if (gfp & GFP.RESERVE && reservation.charge(1 << order)) charged = 1 << order;
+    }
+    if (charged === 0) gfp &= ~GFP.RESERVE;
+    return { page: null, gfp, task, scope, reservation: charged ? reservation : undefined, charged };
+  }
+
+  #request(gfp: number, order: number, scope: number, task: number) {
+    const core = this.#core;
+    return { core, gfp, order, task, reclaimContext: core.inReclaim > 0 || (scope & GFP_SCOPE.NORECLAIM) !== 0 };
+  }
+
+  /** The fast path: above LOW (plus any reservation); null sends the caller to the slow path. */
+  #fast(gfp: number, order: number, task: number): Page | null {
+    const core = this.#core;
+    const reserve = gfp & GFP.RESERVE ? ALLOC.RESERVE : 0;
+    const pcp = core.pcp;
+    if (order === 0 && pcp !== null && task === 0) {
+      if (core.ctl[CTL.DRAIN_GEN] !== pcp.drainSeen) core.checkDrain();
+      if (core.freePages() <= core.wmark.low + (reserve ? 0 : core.reserved())) return null;
+      if (pcp.count === 0 && !pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve)) return null;
+      const i = --pcp.count;
+      const e = pcp.entries;
+      const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
+      core.publishCached();
+      if (core.fill === POISON_BYTE) checkPoison(core, page);
+      if (gfp & GFP.ZERO) page.bytes.fill(0);
+      return page;
+    }
+    const v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, task);
+    return v < 0 ? null : this.#page(v, order, gfp, task);
+  }
+
+  #page(v: number, order: number, gfp: number, task: number): Page {
+    const pfn = Math.floor(v / GEN_SCALE);
+    const page = makePage(this.#core, pfn, order, v - pfn * GEN_SCALE);
+    if (task !== 0) setPageTask(page, task);
+    if (this.#core.fill === POISON_BYTE) checkPoison(this.#core, page);
+    if (gfp & GFP.ZERO) page.bytes.fill(0);
+    return page;
+  }
+
+  #failure(gfp: number, order: number): AllocError {
+    return new AllocError(allocFailureText(gfp, order), { order, gfp });
+  }
+
+  #injected(gfp: number, order: number): AllocError {
+    this.#core.vmstat.add('fault_injected');
+    return new AllocError(`page allocation failure (injected): order:${order}, mode:${formatGfp(gfp)}`, { order, gfp });
+  }
+
+  /** Returns a page to the pool. */
+  free(page: Page): void {
+    // The fast path: a live order-0 page of this thread's own task goes
+    // into the page cache, unless another thread waits for memory or asked
+    // for caches to be drained, or a debug option is on.
+    const core = this.#core;
+    const pcp = core.pcp;
+    if (pcp !== null && pcp.count < pcp.high && core.plain && core.inReclaim === 0) {
+      const ctl = core.ctl;
+      if (
+        ctl[CTL.WAITERS] === 0 &&
+        ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
+        (ctl[core.sigWord]! & TF.SIGPENDING) === 0
+      ) {
+        const gen = takeForCache(page, core);
+        if (gen >= 0) {
+          pcp.push(page.pfn, gen, pageView(page));
+          ctl[core.cachedWord] = pcp.count;
+          return;
+        }
+      }
+    }
+    this.#freeSlow(page);
+  }
+
+  #freeSlow(page: Page): void {
+    const core = this.#core;
+    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
+    checkPage(page, core);
+    if (core.fill >= 0) page.bytes.fill(core.fill);
+    const pcp = core.pcp;
+    // Into this thread's cache, unless another thread is waiting for memory
+    // or asked for caches to be drained: then straight back to the zone.
+    if (
+      page.order === 0 &&
+      pcp !== null &&
+      pageTask(page) === 0 &&
+      core.inReclaim === 0 &&
+      core.ctl[CTL.WAITERS] === 0 &&
+      core.ctl[CTL.DRAIN_GEN] === pcp.drainSeen
+    ) {
+      markFreed(page);
+      pcp.push(page.pfn, pageGen(page), pageView(page));
+      if (pcp.count > pcp.high) pcp.drain(core.slot, pcp.batch);
+      core.publishCached();
+      return;
+    }
+    native.free(core.slot, page.pfn, page.order, pageGen(page));
+    markFreed(page);
+    core.wakeWaiters();
+  }
+
+  /**
+   * Allocates `n` blocks of 2^order pages in one native call: all or none,
+   * checking the watermark for all n at once (bulk.ts). Never reclaims.
+   */
+  allocBulk(n: number, gfp: GfpMask = GFP.KERNEL, order = 0): Page[] {
+    this.#slot();
+    return allocBulk(this.#core, n, gfp, order, this.#bulkScratch);
+  }
+
+  /** Frees many pages in one native call. A bad entry throws after the ones before it were freed. */
+  freeBulk(pages: readonly Page[]): void {
+    this.#slot();
+    freeBulk(this.#core, pages);
+  }
+
+  /**
+   * Gives a page up so that another thread can `adopt()` it; the page is
+   * unusable here afterwards. The descriptor is plain data.
+   */
+  transfer(page: Page): PageDescriptor {
+    return transfer(this.#core, page);
+  }
+
+  /** Takes ownership of a page another thread transferred; returns this thread's handle to it. */
+  adopt(descriptor: PageDescriptor): Page {
+    this.#slot();
+    return adopt(this.#core, descriptor);
+  }
+
+  stats(): PoolStats {
+    return collectStats(this.#core, this.#stats);
+  }
+
+  /** Free and reserved pages, watermarks and PSI: the cheap part of stats(), for per-request admission checks. */
+  pressure(): PoolPressure {
+    return collectPressure(this.#core);
+  }
+
+  /**
+   * The pool's state in Prometheus text exposition format (version 0.0.4):
+   * pages by state, watermarks, vmstat counters, PSI and OOM kills.
+   */
+  metrics(options: MetricsOptions = {}): string {
+    return formatMetrics(this.stats(), options);
+  }
+
+  /**
+   * A Node Buffer over `page`'s memory, no copy: `length` bytes from its
+   * start, by default the whole block. Valid while the page is (buffer.ts).
+   */
+  buffer(page: Page, length?: number): Buffer {
+    checkPage(page, this.#core);
+    return bufferOf(page, length);
+  }
+
+  /** Allocates the smallest block that holds `size` bytes; `buf` is exactly `size` bytes of it. */
+  allocBuffer(size: number, gfp: GfpMask = GFP.KERNEL): PoolBuffer {
+    checkBufferSize(size, this.#core.maxOrder);
+    return new PoolBuffer(this.alloc(gfp, orderForSize(size)), size, this);
+  }
+
+  /** allocBuffer() that waits without blocking the thread, like allocAsync(). */
+  async allocBufferAsync(size: number, gfp: GfpMask = GFP.KERNEL, options: AllocAsyncOptions = {}): Promise<PoolBuffer> {
+    checkBufferSize(size, this.#core.maxOrder);
+    return new PoolBuffer(await this.allocAsync(gfp, orderForSize(size), options), size, this);
+  }
+
+  /**
+   * Registers a shrinker: a cache that gives pages back under pressure.
+   * Its count() and scan() run only on this thread — for this thread's
+   * allocations, for kswapd here, and on request from other threads' direct
+   * reclaim. Returns a function that unregisters it.
+   */
+  registerShrinker(shrinker: Shrinker): () => void {
+    this.#slot();
+    return this.#core.reclaim.register(shrinker);
+  }
+
+  /**
+   * Registers a logical task: allocations inside task.run(fn) are charged to
+   * it, and the OOM killer weighs it by its pages and oomScoreAdj.
+   */
+  registerTask(options: TaskOptions): Task {
+    this.#slot();
+    return new Task(this.#core, options);
+  }
+
+  /**
+   * Takes a reservation of `pages` (reserve.ts): 'watermark' (default)
+   * raises every watermark by `pages` for callers without GFP.RESERVE;
+   * 'tokens' takes the pages now. Waits — reclaiming — while free memory is
+   * below the raised mark: blocks in a worker, throws ERR_WOULD_BLOCK on
+   * the main thread (use reserveAsync there).
+   */
+  reserve(pages: number, options: ReserveOptions = {}): Reservation {
+    return reserve(this.#core, pages, options);
+  }
+
+  /** reserve() that waits without blocking; abortable, and nothing stays reserved on abort or timeout. */
+  async reserveAsync(pages: number, options: ReserveAsyncOptions = {}): Promise<Reservation> {
+    return reserveAsync(this.#core, pages, options);
+  }
+
+  /** A mempool of `minNr` preallocated blocks (mempool.ts); other threads use Mempool.attach(pool, mp.handle). */
+  mempool(options: MempoolOptions): Mempool {
+    return Mempool.create(this, options);
+  }
+
+  /** Fault injection for this thread's allocations (fail_page_alloc); null turns it off. */
+  faultInject(options: FaultInjectOptions | null): void {
+    this.#slot();
+    this.#core.setFaults(options === null ? null : new FaultInjector(options));
+  }
+
+  /**
+   * Changes the zone's watermarks (pages or size strings) for every
+   * thread; missing levels are spaced as the kernel spaces them.
+   */
+  setWatermarks(watermarks: Partial<Record<keyof Watermarks, number | string>>): Watermarks {
+    const wm = resolveWatermarks(watermarks, this.totalPages);
+    native.setWatermarks(this.#slot(), wm.min, wm.low, wm.high);
+    return wm;
+  }
+
+  /**
+   * A PSI trigger (/proc/pressure/memory): calls back when tasks stalled
+   * for at least stallUs within a windowUs window (500 ms .. 10 s), at most
+   * once per window. Returns a function that removes it.
+   */
+  psiTrigger(
+    trigger: { kind: 'some' | 'full'; stallUs: number; windowUs: number },
+    callback: (event: { kind: 'some' | 'full'; stallUs: number; windowUs: number; growthUs: number }) => void,
+  ): () => void {
+    this.#slot();
+    return this.#core.psi.trigger(trigger, callback);
+  }
+
+  /**
+   * Checks every accounting identity of the pool (free lists, counters,
+   * ledger; O(pages)) and throws an ERR_INVARIANT error naming the first
+   * that does not hold. For tests and debugging.
+   */
+  checkInvariants(): void {
+    const why = native.check(this.#slot());
+    if (why !== null) throw new NofailError('ERR_INVARIANT', `pool accounting broken: ${why}`);
+  }
+
+  /**
+   * Detaches this thread: its remaining pages go back to the pool, its views
+   * become zero-length, and every later call throws ERR_POOL_CLOSED. The
+   * pool is unmapped when the last thread detaches. Returns the pages that
+   * were returned.
+   */
+  close(): number {
+    return this.#core.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal for tests: the native metadata word of a pfn. */
+  _meta(pfn: number): { state: 'tail' | 'free' | 'allocated'; order: number; owner: number; gen: number } {
+    const [state, order, owner, gen] = native.meta(this.#slot(), pfn);
+    return { state: (['tail', 'free', 'allocated'] as const)[state]!, order, owner, gen };
+  }
+}

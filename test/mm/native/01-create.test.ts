@@ -1,0 +1,168 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultWatermarks, GFP, PAGE_SIZE, Pool, type PoolOptions } from '../../../src/index.js';
+import { expectAccounting, expectCode } from '../../fixtures/expect.js';
+
+const pools: Pool[] = [];
+function create(options?: PoolOptions): Pool {
+  const p = Pool.create(options);
+  pools.push(p);
+  return p;
+}
+afterEach(() => {
+  for (const p of pools.splice(0)) p.close();
+});
+
+describe('Pool.create', () => {
+  it('makes a 64 MiB pool of order-10 blocks with kernel-style watermarks by default', () => {
+    const p = create();
+    const s = p.stats();
+    expect(p.totalPages).toBe(16384);
+    expect(p.maxOrder).toBe(10);
+    expect(s.totalPages).toBe(16384);
+    expect(s.freePages).toBe(16384);
+    expect(s.allocatedPages).toBe(0);
+    expect(s.reservedPages).toBe(0);
+    expect(s.threadPages).toBe(0);
+    expect(s.threads).toBe(1);
+    expect(s.tasks).toBeGreaterThanOrEqual(1);
+    expect(s.watermarks).toEqual(defaultWatermarks(16384));
+    expect(s.buddyinfo).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16]);
+    expect(s.counters).toEqual({
+      allocs: 0,
+      frees: 0,
+      pgalloc: 0,
+      pgfree: 0,
+      allocFailWatermark: 0,
+      allocFailFragmented: 0,
+    });
+    expectAccounting(p, 0);
+  });
+
+  it('seeds the free lists with the largest aligned blocks that fit', () => {
+    // 1000 = 512 + 256 + 128 + 64 + 32 + 8
+    expect(create({ size: 1000 * PAGE_SIZE }).stats().buddyinfo).toEqual([0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0]);
+    // 1000 = 62 * 16 + 8
+    expect(create({ size: 1000 * PAGE_SIZE, maxOrder: 4 }).stats().buddyinfo).toEqual([0, 0, 0, 1, 62]);
+    // 1539 = 1024 + 512 + 2 + 1
+    expect(create({ size: 1539 * PAGE_SIZE }).stats().buddyinfo).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+    expect(create({ size: PAGE_SIZE, maxOrder: 0 }).stats().buddyinfo).toEqual([1]);
+    expect(create({ size: '64KiB', maxOrder: 15 }).stats().buddyinfo).toEqual([
+      0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+  });
+
+  it('rounds the size up to whole pages and reads size strings', () => {
+    expect(create({ size: 4097 }).totalPages).toBe(2);
+    expect(create({ size: '1MiB' }).totalPages).toBe(256);
+    expect(create({ size: '8k' }).totalPages).toBe(2);
+  });
+
+  it('takes explicit watermarks', () => {
+    const p = create({ size: 1000 * PAGE_SIZE, watermarks: { min: 400, low: '2000KiB', high: 600 } });
+    expect(p.stats().watermarks).toEqual({ min: 400, low: 500, high: 600 });
+  });
+
+  it('accepts populate, hugepages and releaseFreedOrder', () => {
+    const p = create({
+      size: '4MiB',
+      watermarks: { min: 0, low: 0, high: 0 },
+      populate: true,
+      hugepages: true,
+      releaseFreedOrder: 9,
+    });
+    const pg = p.alloc(GFP.KERNEL, 10);
+    pg.bytes.fill(0xab);
+    p.free(pg);
+    // Released memory reads back as zero: the block was given back to the kernel.
+    const again = p.alloc(GFP.KERNEL, 10);
+    expect(again.pfn).toBe(pg.pfn);
+    expect(again.bytes.every((b) => b === 0)).toBe(true);
+    p.free(again);
+    expectAccounting(p, 0);
+  });
+
+  it('mlock either works or fails with ERR_SYSTEM naming mlock', () => {
+    let p: Pool | undefined;
+    try {
+      p = create({ size: '1MiB', mlock: true });
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('ERR_SYSTEM');
+      expect((e as Error).message).toMatch(/mlock/);
+      return;
+    }
+    const pg = p.alloc();
+    pg.bytes[0] = 1;
+    p.free(pg);
+    expectAccounting(p, 0);
+  });
+
+  it('hands out a structured-clonable handle', () => {
+    const p = create({ size: '1MiB' });
+    const h = p.handle;
+    expect(Object.isFrozen(h)).toBe(true);
+    expect(typeof h.id).toBe('number');
+    expect(typeof h.nonce).toBe('number');
+    expect(h.control).toBeInstanceOf(SharedArrayBuffer);
+    const c = structuredClone(h);
+    expect(c.id).toBe(h.id);
+    expect(c.nonce).toBe(h.nonce);
+    // The clone shares the control block, so it attaches to the same pool.
+    const tasks = p.stats().tasks;
+    const q = Pool.attach(c);
+    pools.push(q);
+    expect(q.totalPages).toBe(256);
+    expect(p.stats().threads).toBe(2);
+    expect(p.stats().tasks).toBe(tasks + 1);
+    expect(q.taskId).not.toBe(p.taskId);
+  });
+
+  it('gives every pool its own id', () => {
+    const a = create({ size: '64KiB' });
+    const b = create({ size: '64KiB' });
+    expect(a.handle.id).not.toBe(b.handle.id);
+  });
+});
+
+describe('Pool.create option validation names the option', () => {
+  it.each<[string, unknown, string, RegExp]>([
+    ['options null', null, 'ERR_INVALID_ARG_TYPE', /^options /],
+    ['options a string', '64MiB', 'ERR_INVALID_ARG_TYPE', /^options /],
+    ['size zero', { size: 0 }, 'ERR_OUT_OF_RANGE', /^size /],
+    ['size negative', { size: -4096 }, 'ERR_OUT_OF_RANGE', /^size /],
+    ['size fractional', { size: 4096.5 }, 'ERR_OUT_OF_RANGE', /^size /],
+    ['size NaN', { size: NaN }, 'ERR_OUT_OF_RANGE', /^size /],
+    ['size Infinity', { size: Infinity }, 'ERR_OUT_OF_RANGE', /^size /],
+    ['size unreadable', { size: 'huge' }, 'ERR_OUT_OF_RANGE', /^size/],
+    ['size a boolean', { size: true }, 'ERR_INVALID_ARG_TYPE', /^size /],
+    ['size above 2 TiB', { size: '4TiB' }, 'ERR_OUT_OF_RANGE', /^size .*2 TiB/],
+    ['maxOrder a string', { maxOrder: '10' }, 'ERR_INVALID_ARG_TYPE', /^maxOrder /],
+    ['maxOrder 16', { maxOrder: 16 }, 'ERR_OUT_OF_RANGE', /^maxOrder .*0 to 15/],
+    ['maxOrder negative', { maxOrder: -1 }, 'ERR_OUT_OF_RANGE', /^maxOrder /],
+    ['maxOrder fractional', { maxOrder: 2.5 }, 'ERR_OUT_OF_RANGE', /^maxOrder /],
+    ['watermarks null', { watermarks: null }, 'ERR_OUT_OF_RANGE', /^watermarks /],
+    ['watermarks unordered', { size: '4MiB', watermarks: { min: 10, low: 5 } }, 'ERR_OUT_OF_RANGE', /^watermarks /],
+    ['watermarks.min negative', { watermarks: { min: -1 } }, 'ERR_OUT_OF_RANGE', /watermarks\.min/],
+    ['watermarks unknown key', { watermarks: { mid: 1 } }, 'ERR_OUT_OF_RANGE', /watermarks .*'mid'/],
+    ['populate a string', { populate: 'yes' }, 'ERR_INVALID_ARG_TYPE', /^populate /],
+    ['mlock a number', { mlock: 1 }, 'ERR_INVALID_ARG_TYPE', /^mlock /],
+    ['hugepages null', { hugepages: null }, 'ERR_INVALID_ARG_TYPE', /^hugepages /],
+    ['releaseFreedOrder a string', { releaseFreedOrder: '9' }, 'ERR_INVALID_ARG_TYPE', /order/i],
+    ['releaseFreedOrder above maxOrder', { maxOrder: 4, releaseFreedOrder: 5 }, 'ERR_OUT_OF_RANGE', /0 to 4/],
+    ['releaseFreedOrder negative', { releaseFreedOrder: -1 }, 'ERR_OUT_OF_RANGE', /order/i],
+    ['pcp a string', { pcp: 'on' }, 'ERR_INVALID_ARG_TYPE', /^pcp /],
+    ['pcp true', { pcp: true }, 'ERR_INVALID_ARG_TYPE', /^pcp /],
+    ['pcp.batch zero', { pcp: { batch: 0 } }, 'ERR_OUT_OF_RANGE', /^pcp\.batch /],
+    ['pcp.batch fractional', { pcp: { batch: 1.5 } }, 'ERR_OUT_OF_RANGE', /^pcp\.batch /],
+    ['pcp.high below batch', { pcp: { batch: 10, high: 5 } }, 'ERR_OUT_OF_RANGE', /^pcp\.high /],
+  ])('%s', (_name, options, code, message) => {
+    expectCode(() => create(options as PoolOptions), code, message);
+  });
+
+  // Regression test (fixed): src/mm/pool.ts Pool.create reuses checkOrder() for releaseFreedOrder,
+  // whose messages say "order must be ...", not the option's name.
+  it('releaseFreedOrder errors name releaseFreedOrder', () => {
+    expectCode(() => create({ releaseFreedOrder: '9' as unknown as number }), 'ERR_INVALID_ARG_TYPE', /releaseFreedOrder/);
+    expectCode(() => create({ maxOrder: 4, releaseFreedOrder: 5 }), 'ERR_OUT_OF_RANGE', /releaseFreedOrder/);
+    expectCode(() => create({ releaseFreedOrder: -1 }), 'ERR_OUT_OF_RANGE', /releaseFreedOrder/);
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * The per-thread page cache (pcp) seen from outside: cached pages count as
+ * allocated, go back on close, never exceed `high`, are given back by the
+ * slow path, and never make an allocation fail that would succeed without it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { GFP, type Page, PAGE_SIZE, Pool, type PoolOptions } from '../../../src/index.js';
+import { expectAccounting, expectCode } from '../../fixtures/expect.js';
+
+const NO_WMARK = { min: 0, low: 0, high: 0 };
+const pools: Pool[] = [];
+function create(options: PoolOptions): Pool {
+  const p = Pool.create({ watermarks: NO_WMARK, ...options });
+  pools.push(p);
+  return p;
+}
+afterEach(() => {
+  for (const p of pools.splice(0)) if (!p.closed) p.close();
+});
+
+describe('per-thread page cache', () => {
+  it('refills in one batch; cached pages are owned by this thread but allocated to no caller', () => {
+    const p = create({ size: '1MiB', pcp: { batch: 8, high: 32 } });
+    const a = p.alloc();
+    let s = p.stats();
+    expect(s.cachedPages).toBe(7);
+    expect(s.threadCachedPages).toBe(7);
+    expect(s.allocatedPages).toBe(1);
+    expect(s.threadPages).toBe(1);
+    expect(s.freePages).toBe(256 - 8);
+    expect(p._meta(a.pfn)).toMatchObject({ state: 'allocated', order: 0, owner: p.taskId });
+    expectAccounting(p, 1);
+
+    p.free(a);
+    s = p.stats();
+    expect(s.cachedPages).toBe(8);
+    expect(s.freePages).toBe(256 - 8);
+    expectAccounting(p, 0);
+  });
+
+  it('never holds more than high, draining a batch at a time', () => {
+    const p = create({ size: '1MiB', pcp: { batch: 8, high: 32 } });
+    const pages: Page[] = [];
+    for (let i = 0; i < 100; i++) pages.push(p.alloc());
+    for (const pg of pages) {
+      p.free(pg);
+      expect(p.stats().cachedPages).toBeLessThanOrEqual(32);
+    }
+    const s = p.stats();
+    expect(s.cachedPages).toBeGreaterThan(0);
+    expect(s.allocatedPages).toBe(0);
+    expectAccounting(p, 0);
+  });
+
+  it('hands out distinct pages, and a freed page is not handed out while live elsewhere', () => {
+    const p = create({ size: '1MiB', pcp: { batch: 8, high: 32 } });
+    const live = new Set<number>();
+    const pages: Page[] = [];
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 10; i++) {
+        const pg = p.alloc();
+        expect(live.has(pg.pfn), `pfn ${pg.pfn} handed out twice`).toBe(false);
+        live.add(pg.pfn);
+        pages.push(pg);
+      }
+      for (let i = 0; i < 7; i++) {
+        const pg = pages.splice((round * 7 + i) % pages.length, 1)[0]!;
+        live.delete(pg.pfn);
+        p.free(pg);
+      }
+    }
+    expectAccounting(p, pages.length);
+    p.freeBulk(pages);
+    expectAccounting(p, 0);
+  });
+
+  it('close() returns cached pages with the rest', () => {
+    const p = create({ size: '1MiB', pcp: { batch: 8, high: 32 } });
+    const a = p.alloc();
+    const b = p.alloc(GFP.KERNEL, 3);
+    p.free(p.alloc());
+    const st = p.stats();
+    expect([st.threadPages, st.threadCachedPages]).toEqual([1 + 8, 7]);
+    const held = st.threadPages + st.threadCachedPages;
+    const q = Pool.attach(p.handle);
+    pools.push(q);
+    expect(p.close()).toBe(held);
+    const s = q.stats();
+    expect(s.freePages).toBe(256);
+    expect(s.cachedByTask[p.taskId]).toBeUndefined();
+    expect(a.pfn).not.toBe(b.pfn);
+    expectAccounting(q, 0);
+  });
+
+  it('the slow path gives cached pages back rather than fail', () => {
+    const p = create({ size: 64 * PAGE_SIZE, maxOrder: 4, pcp: { batch: 63, high: 252 } });
+    const one = p.alloc();
+    // Every other page now sits in the cache.
+    expect(p.stats().freePages).toBe(1);
+    const big = p.alloc(GFP.KERNEL, 4);
+    expect(big.order).toBe(4);
+    expect(p.stats().cachedPages).toBe(0);
+    expectAccounting(p, 17);
+    // And the cache is not needed to reach order 0 either.
+    const rest: Page[] = [];
+    for (let i = 0; i < 64 - 17; i++) rest.push(p.alloc());
+    expectCode(() => p.alloc(GFP.NOWAIT), 'ENOMEM');
+    expectAccounting(p, 64);
+    p.freeBulk([one, big, ...rest]);
+    expectAccounting(p, 0);
+  });
+
+  // Regression test (fixed): src/mm/pcp.ts Pcp.refill asks native.allocBulk for `batch` (63) pages
+  // even when the pool has fewer pages; native rejects n > nrPages with
+  // ERR_OUT_OF_RANGE, so every order-0 alloc() of a pool under 63 pages throws.
+  it('a pool smaller than one batch still hands out all its pages', () => {
+    const p = create({ size: 16 * PAGE_SIZE, maxOrder: 4 });
+    const pages: Page[] = [];
+    for (let i = 0; i < 16; i++) pages.push(p.alloc());
+    expect(new Set(pages.map((pg) => pg.pfn)).size).toBe(16);
+    expectCode(() => p.alloc(GFP.NOWAIT), 'ENOMEM');
+    p.freeBulk(pages);
+    expectAccounting(p, 0);
+  });
+
+  it('pcp: false frees straight to the buddy lists', () => {
+    const p = create({ size: 16 * PAGE_SIZE, maxOrder: 4, pcp: false });
+    const a = p.alloc();
+    expect(p.stats().allocatedPages).toBe(1);
+    p.free(a);
+    expect(p.stats().buddyinfo).toEqual([0, 0, 0, 0, 1]);
+    expectAccounting(p, 0);
+  });
+});
