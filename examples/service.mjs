@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { exposition, LoadShedder, METRICS_CONTENT_TYPE, Pool, PoolCache, readPoolBody } from 'nofail';
+import { exposition, LoadShedder, METRICS_CONTENT_TYPE, metricsOf, Pool, PoolCache, readPoolBody } from 'nofail';
 
 const { values: args } = parseArgs({
   options: {
@@ -152,7 +152,7 @@ function metrics(res) {
     { name: 'kv_peak_used_pages', type: 'gauge', help: 'Most pages in use at once (sampled every 10 ms).', samples: [{ labels: {}, value: peakUsed }] },
   ];
   res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
-  res.end(pool.metrics() + exposition(mine));
+  res.end(metricsOf(pool) + exposition(mine));
 }
 
 function debugPool(res) {

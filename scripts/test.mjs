@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: the whole suite, ending with one plain closing line
 // "N passed, N failed" (the CI reads it) that counts distinct tests. Steps:
-//   1. build the TypeScript (dist/ is what worker fixtures import);
+//   1. build the TypeScript (dist/ is what worker fixtures import), and
+//      check the layer rules with dependency-cruiser (ARCHITECTURE.md);
 //   2. vitest over test/ (unit, native, workers);
 //   2b. the allocator tests again against the debug build, reported on a
 //       line of their own: they are the same tests, so they are not added to
@@ -35,6 +36,15 @@ function run(cmd, argv, opts = {}) {
 const tsc = run('npx', ['tsc', '-p', 'tsconfig.build.json']);
 if (tsc.status !== 0) {
   console.error('TypeScript build failed');
+  failed++;
+}
+// The layer rules count as one test: they pass or they fail.
+const layers = run('npm', ['run', '--silent', 'lint:layers']);
+if (layers.status === 0) {
+  console.log('layer rules (dependency-cruiser): passed');
+  passed++;
+} else {
+  console.error('layer rules (dependency-cruiser): FAILED');
   failed++;
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Sample } from '../lab/collect.js';
 import { num } from '../lab/report/format.js';
-import type { PoolStats } from '../mm/stats/stats.js';
+import { type PoolStats } from '../index.js';
 
 const REDRAW_MS = 250;
 const WINDOW_MS = 1000;

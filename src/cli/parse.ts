@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from 'commander';
 import { WORKLOADS, type Workload } from '../lab/config.js';
 import { POLICY_NAMES } from '../lab/policies/index.js';
-import { parseSize } from '../mm/size.js';
+import { parseSize } from '../index.js';
 
 const MIN_POOL = 4 * 1024 * 1024;
 const MAX_POOL = 1024 * 1024 * 1024;

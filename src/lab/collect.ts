@@ -5,9 +5,7 @@
  */
 import type { RecordableHistogram } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
-import type { PoolOptions } from '../mm/pool.js';
-import type { PoolStats } from '../mm/stats/stats.js';
-import type { Warning } from '../mm/stats/warn.js';
+import { type PoolOptions, type PoolStats, type Warning } from '../index.js';
 import { type Board, G, W } from './board.js';
 import type { LabOptions, Shape, Workload } from './config.js';
 import { type LatencySummary, newHistogram, recordCorrected, summarize } from './latency.js';

@@ -4,7 +4,7 @@
  * only the process is shared. An abort (Ctrl-C) stops the policy running,
  * keeps it as a partial result, and runs no more.
  */
-import type { PoolStats } from '../mm/stats/stats.js';
+import { type PoolStats } from '../index.js';
 import type { Board } from './board.js';
 import type { PolicyResult, Sample, SlotRecord } from './collect.js';
 import { type LabOptions, shapeOf } from './config.js';

@@ -14,7 +14,7 @@
  * they do: 0.5 by default (reaper 1 s, victim timeout 2.5 s), 0.15 with
  * --quick; 1 gives the kernel's 2 s and 5 s.
  */
-import { PAGE_SIZE } from '../mm/size.js';
+import { PAGE_SIZE } from '../index.js';
 
 export const WORKLOADS = ['fs', 'net', 'user', 'hog'] as const;
 export type Workload = (typeof WORKLOADS)[number];

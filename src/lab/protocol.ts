@@ -1,7 +1,6 @@
 /** What the main thread and a lab worker say to each other. */
 import type { RecordableHistogram } from 'node:perf_hooks';
-import type { SharedMutexHandle } from '../lib/mutex.js';
-import type { PoolHandle } from '../mm/pool.js';
+import { type PoolHandle, type SharedMutexHandle } from '../index.js';
 import type { Shape, Workload } from './config.js';
 
 export interface WorkerInit {

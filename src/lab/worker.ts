@@ -8,8 +8,7 @@
  * SNAPSHOT_MS and at the end.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SharedMutex } from '../lib/mutex.js';
-import { Pool } from '../mm/pool.js';
+import { Pool, SharedMutex } from '../index.js';
 import { Board, G, since, W } from './board.js';
 import { DIGEST_FIRST_OPS, opDigest, planOp } from './plan.js';
 import { policyByName } from './policies/index.js';

@@ -37,15 +37,9 @@
  * destroy() never makes a retired task an owner — it gives its element to
  * the pool instead.
  */
-import type { PoolCore } from '../mm/attachment.js';
 import { InvalidArgTypeError, InvalidGfpError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
-import { GFP } from '../mm/gfp.js';
-import { native } from '../binding/native.js';
-import { checkPage, makePage, markFreed, type Page, pageGen, setPageTask } from '../mm/page.js';
-import type { Pool } from '../mm/pool.js';
-import { coreOf } from '../mm/pool.js';
-import { currentTaskId, type LockHost, lockHolder, lockHost, lockTestPause, taskUnlock, TF, tryTaskLock } from '../mm/task-table.js';
-import { canBlock, driveAsync, driveSync, type Wait } from '../mm/wait.js';
+import { GFP, type Page, type Pool } from '../mm/index.js';
+import { canBlock, currentTaskId, driveAsync, driveSync, internals, lockHolder, type LockHost, lockTestPause, type PoolInternals, TASK_FLAG, taskUnlock, tryTaskLock, type Wait } from '../mm/internal.js';
 
 const LOCK = 0;
 const CURR_NR = 1;
@@ -102,7 +96,7 @@ type Source = 'pool' | 'reserve' | 'full';
 
 export class Mempool {
   readonly #pool: Pool;
-  readonly #core: PoolCore;
+  readonly #core: PoolInternals;
   /** This thread's task, which LOCK names while it holds it. */
   readonly #host: LockHost;
   readonly #s: Int32Array;
@@ -111,8 +105,8 @@ export class Mempool {
 
   private constructor(pool: Pool, state: SharedArrayBuffer) {
     this.#pool = pool;
-    this.#core = coreOf(pool);
-    this.#host = lockHost(this.#core, native);
+    this.#core = internals(pool);
+    this.#host = this.#core.lockHost;
     this.#state = state;
     this.#s = new Int32Array(state);
   }
@@ -120,7 +114,7 @@ export class Mempool {
   /** mempool_create(): preallocates minNr elements with GFP_KERNEL, all or none. */
   static create(pool: Pool, options: MempoolOptions): Mempool {
     if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('mempool options must be an object');
-    const core = coreOf(pool);
+    const core = internals(pool);
     if (core.closed) throw new PoolClosedError();
     const { minNr } = options;
     const order = options.order ?? 0;
@@ -242,7 +236,7 @@ export class Mempool {
 
   /** mempool_free(): refills the reserve first, else back to the pool. */
   free(page: Page): void {
-    checkPage(page, this.#core);
+    this.#core.checkPage(page);
     if (page.order !== this.#s[ORDER]) throw new OutOfRangeError(`this mempool holds order-${this.#s[ORDER]} blocks; the page is order ${page.order}`);
     const s = this.#s;
     const refill = !Atomics.load(s, DESTROYED) && Atomics.load(s, CURR_NR) < Atomics.load(s, MIN_NR);
@@ -298,8 +292,7 @@ export class Mempool {
     // Every reserved element is owned by the mempool's task — with any that
     // a holder terminated inside the lock left half moved: retiring the task
     // returns them all.
-    native.taskReclaim(this.#core.slot, s[TASK]!, true);
-    this.#core.tasks.clear(s[TASK]!);
+    this.#core.retireTask(s[TASK]!);
     Atomics.add(s, WAIT_SEQ, 1);
     Atomics.notify(s, WAIT_SEQ);
   }
@@ -317,12 +310,12 @@ export class Mempool {
    */
   #lock(): boolean {
     const host = this.#host;
-    host.tasks.setFlags(host.taskId, TF.IN_MEMPOOL_LOCK);
-    if (tryTaskLock(host, this.#s, LOCK, TF.IN_MEMPOOL_LOCK, false) || this.#lockSlow()) {
+    host.tasks.setFlags(host.taskId, TASK_FLAG.IN_MEMPOOL_LOCK);
+    if (tryTaskLock(host, this.#s, LOCK, TASK_FLAG.IN_MEMPOOL_LOCK, false) || this.#lockSlow()) {
       lockTestPause?.('mempool');
       return true;
     }
-    host.tasks.clearFlags(host.taskId, TF.IN_MEMPOOL_LOCK);
+    host.tasks.clearFlags(host.taskId, TASK_FLAG.IN_MEMPOOL_LOCK);
     return false;
   }
 
@@ -333,7 +326,7 @@ export class Mempool {
     const deadline = performance.now() + MAIN_SPIN_MS;
     for (let n = 1; ; n++) {
       const check = n % SPINS_PER_CHECK === 0;
-      if (tryTaskLock(host, s, LOCK, TF.IN_MEMPOOL_LOCK, check)) return true;
+      if (tryTaskLock(host, s, LOCK, TASK_FLAG.IN_MEMPOOL_LOCK, check)) return true;
       if (!check) continue;
       if (!blocking) {
         if (performance.now() > deadline) return false;
@@ -347,7 +340,7 @@ export class Mempool {
   #unlock(): void {
     const host = this.#host;
     taskUnlock(host, this.#s, LOCK);
-    host.tasks.clearFlags(host.taskId, TF.IN_MEMPOOL_LOCK);
+    host.tasks.clearFlags(host.taskId, TASK_FLAG.IN_MEMPOOL_LOCK);
     // Pairs with the Atomics.wait in #lockSlow (which rereads the word first).
     Atomics.notify(this.#s, LOCK, 1);
   }
@@ -362,8 +355,8 @@ export class Mempool {
     try {
       const n = s[CURR_NR]!;
       if (Atomics.load(s, DESTROYED) || n >= s[CAPACITY]!) return false;
-      const gen = pageGen(page);
-      native.setOwner(this.#core.slot, page.pfn, page.order, gen, s[TASK]!, 0);
+      const gen = this.#core.checkPage(page);
+      this.#core.setOwner(page.pfn, page.order, gen, s[TASK]!, 0);
       s[HEADER + 2 * n] = page.pfn;
       s[HEADER + 2 * n + 1] = gen;
       // Last: a holder terminated before it leaves the page with the
@@ -372,7 +365,7 @@ export class Mempool {
     } finally {
       this.#unlock();
     }
-    markFreed(page);
+    this.#core.markFreed(page);
     if (wake) {
       Atomics.add(s, WAIT_SEQ, 1);
       Atomics.notify(s, WAIT_SEQ);
@@ -396,10 +389,8 @@ export class Mempool {
       // Under the lock: destroy() retires the mempool's task only after its
       // own turn at the lock, so the element is still the mempool's here.
       const task = currentTaskId();
-      native.setOwner(this.#core.slot, pfn, s[ORDER]!, gen, task, s[TASK]!);
-      const page = makePage(this.#core, pfn, s[ORDER]!, gen);
-      if (task !== 0) setPageTask(page, task);
-      return page;
+      this.#core.setOwner(pfn, s[ORDER]!, gen, task, s[TASK]!);
+      return this.#core.pageFor(pfn, s[ORDER]!, gen, task);
     } finally {
       this.#unlock();
     }

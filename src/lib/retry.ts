@@ -28,14 +28,9 @@
  * The canary is not rate-limited (XFS's is not) and ignores NOWARN: the
  * caller asked for a retry loop, and the canary is the loop's own report.
  */
-import type { PoolCore } from '../mm/attachment.js';
 import { AllocError, InvalidArgTypeError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
-import { formatGfp, GFP, type GfpMask, validateGfp } from '../mm/gfp.js';
-import type { Page } from '../mm/page.js';
-import { coreOf, type Pool } from '../mm/pool.js';
-import { retryWaitMs } from '../mm/slowpath.js';
-import { canBlock } from '../mm/wait.js';
-import { warn } from '../mm/stats/warn.js';
+import { formatGfp, GFP, type GfpMask, type Page, type Pool, validateGfp } from '../mm/index.js';
+import { canBlock, internals, type PoolInternals, retryWaitMs, warn } from '../mm/internal.js';
 
 export interface RetryAllocOptions {
   /** Order of the block: 2^order pages. Default 0. */
@@ -75,10 +70,10 @@ interface Resolved {
   timeoutMs: number;
 }
 
-function resolveOptions(pool: Pool, gfp: unknown, o: RetryAllocOptions): { core: PoolCore; opts: Resolved } {
-  let core: PoolCore;
+function resolveOptions(pool: Pool, gfp: unknown, o: RetryAllocOptions): { core: PoolInternals; opts: Resolved } {
+  let core: PoolInternals;
   try {
-    core = coreOf(pool);
+    core = internals(pool);
   } catch {
     throw new InvalidArgTypeError('pool must be a Pool');
   }
@@ -250,7 +245,7 @@ export function retryAllocSync(pool: Pool, gfp: GfpMask, options: RetryAllocOpti
 const SLEEP_SLICE_MS = 5;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-function sleepSync(core: PoolCore, ms: number, closed: () => boolean): void {
+function sleepSync(core: PoolInternals, ms: number, closed: () => boolean): void {
   const deadline = performance.now() + ms;
   for (;;) {
     const left = deadline - performance.now();

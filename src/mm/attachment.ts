@@ -8,13 +8,14 @@ import { CTL, PSI_BYTE_OFFSET } from '../binding/control.js';
 import type { FaultInjector } from './debug/faultinject.js';
 import { Kswapd } from './reclaim/kswapd.js';
 import { ALLOC, native } from '../binding/native.js';
-import type { PageOwner } from './page.js';
+import { checkPage, makePage, markFreed, type Page, type PageOwner, pageGen, setPageTask } from './page.js';
 import { Pcp } from './pcp.js';
 import { Psi } from './stats/psi.js';
 import { KillDelivery, type OnOomKill } from './oom/delivery.js';
 import { OOM_ENABLED, OomKiller } from './oom/killer.js';
 import { Reclaim } from './reclaim/reclaim.js';
-import { lockHost, T, TaskTable } from './task-table.js';
+import { type LockHost, lockHost } from './task-lock.js';
+import { TASK_WORD, TaskTable } from './task-table.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
 import type { Behavior, OomHandler } from './slowpath.js';
 import { VmStat } from './stats/vmstat.js';
@@ -97,6 +98,8 @@ export class PoolCore implements PageOwner, WaitHost {
   /** Where this thread publishes its cached and token pages, or -1 outside the task table. */
   readonly cachedWord: number;
   readonly tokensWord: number;
+  /** This thread's task as the holder of task locks (task-lock.ts). */
+  readonly lockHost: LockHost;
   #region: ArrayBuffer | undefined;
 
   constructor(
@@ -118,16 +121,17 @@ export class PoolCore implements PageOwner, WaitHost {
     this.wmark = new WatermarkView(ctl);
     this.tasks = new TaskTable(control);
     const inTable = this.tasks.inTable(this.taskId);
-    this.sigWord = inTable ? this.tasks.wordOf(this.taskId, T.FLAGS) : CTL.ZERO;
-    this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, T.WAITING) : -1;
-    this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, T.CACHED) : -1;
-    this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, T.TOKENS) : -1;
+    this.sigWord = inTable ? this.tasks.wordOf(this.taskId, TASK_WORD.FLAGS) : CTL.ZERO;
+    this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, TASK_WORD.WAITING) : -1;
+    this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, TASK_WORD.CACHED) : -1;
+    this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, TASK_WORD.TOKENS) : -1;
     // A refill is all or none, so a batch can never exceed the pool.
     this.pcp =
       pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages), ctl, this.cachedWord);
     this.allowMainThreadBlocking = policy.allowMainThreadBlocking;
     this.vmstat = new VmStat(control);
-    this.psi = new Psi(control, PSI_BYTE_OFFSET, lockHost(this, native));
+    this.lockHost = lockHost(this, native);
+    this.psi = new Psi(control, PSI_BYTE_OFFSET, this.lockHost);
     this.psi.taskStart();
     this.reclaim = new Reclaim(this);
     this.kills = new KillDelivery(this);
@@ -269,5 +273,44 @@ export class PoolCore implements PageOwner, WaitHost {
    */
   publishCached(): void {
     this.pcp?.publish();
+  }
+
+  // --- the internal surface (internal.ts PoolInternals) ----------------------
+
+  get poolId(): number {
+    return this.id;
+  }
+
+  /** Answers other threads' reclaim requests, and nothing else (an uninterruptible sleep takes no kill). */
+  serviceReclaimRequests(): void {
+    if (!this.closed) this.reclaim.serviceRequests();
+  }
+
+  taskLive(task: number): boolean {
+    return this.closed || native.taskLive(this.slot, task);
+  }
+
+  setOwner(pfn: number, order: number, gen: number, task: number, expectOwner: number): void {
+    native.setOwner(this.slot, pfn, order, gen, task, expectOwner);
+  }
+
+  retireTask(task: number): number {
+    this.tasks.clear(task);
+    return native.taskReclaim(this.slot, task, true);
+  }
+
+  pageFor(pfn: number, order: number, gen: number, task: number): Page {
+    const page = makePage(this, pfn, order, gen);
+    if (task !== 0) setPageTask(page, task);
+    return page;
+  }
+
+  checkPage(page: unknown): number {
+    checkPage(page, this);
+    return pageGen(page);
+  }
+
+  markFreed(page: Page): void {
+    markFreed(page);
   }
 }

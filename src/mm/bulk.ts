@@ -10,7 +10,7 @@ import { ALLOC, native, TRANSIT_TASK } from '../binding/native.js';
 import { checkOrder } from './options.js';
 import { checkPage, makePage, markFreed, markLive, markMoved, type Page, type PageDescriptor, pageGen, setPageTask } from './page.js';
 import { checkPoison, POISON_BYTE } from './debug/poison.js';
-import { currentTaskId } from './task-table.js';
+import { currentTaskId } from './task.js';
 
 /**
  * All or none: the watermark is checked for all n blocks at once (LOW + n,

@@ -17,12 +17,13 @@ import {
   resolvePolicy,
 } from './options.js';
 import { currentReservation, type Reservation, reserve, reserveAsync, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
-import { Mempool, type MempoolOptions } from '../lib/mempool.js';
 import { Task, type TaskOptions } from './task.js';
-import { currentTaskId, TF } from './task-table.js';
-import { AllocError, NofailError, PoolClosedError } from '../errors.js';
+import { currentTaskId } from './task.js';
+import { TASK_FLAG } from './task-table.js';
+import { AllocError, InvalidArgTypeError, NofailError, PoolClosedError } from '../errors.js';
 import { FaultInjector, type FaultInjectOptions } from './debug/faultinject.js';
-import { allocFailureText, applyScope, currentScope, formatGfp, GFP, GFP_SCOPE, type GfpMask, validateGfp } from './gfp.js';
+import { allocFailureText, formatGfp, GFP, type GfpMask, validateGfp } from './gfp.js';
+import { applyScope, currentScope, GFP_SCOPE } from './scope.js';
 import { ALLOC, GEN_SCALE, native } from '../binding/native.js';
 import {
   checkPage,
@@ -39,7 +40,6 @@ import {
 import type { Shrinker } from './reclaim/shrinker.js';
 import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
 import { bufferOf, checkBufferSize, orderForSize, PoolBuffer } from './buffer.js';
-import { formatMetrics, type MetricsOptions } from '../service/metrics.js';
 import { contextsUsed } from './context.js';
 import { checkFsReclaim } from './debug/lockdep.js';
 import { checkPoison, POISON_BYTE } from './debug/poison.js';
@@ -57,8 +57,12 @@ export interface PoolHandle {
   readonly control: SharedArrayBuffer;
 }
 
-/** @internal the thread's PoolCore behind a Pool, for nofail's own modules (mutex, retry, mempool). */
-export let coreOf: (pool: Pool) => PoolCore;
+/**
+ * The thread's attachment behind a Pool. For mm/internal.ts, which hands
+ * libraries a narrow view of it (PoolInternals), and for tests; nothing
+ * else may import it (.dependency-cruiser.cjs).
+ */
+export let attachmentOf: (pool: Pool) => PoolCore;
 
 export class Pool {
   #core: PoolCore;
@@ -81,7 +85,10 @@ export class Pool {
   }
 
   static {
-    coreOf = (pool) => pool.#core;
+    attachmentOf = (pool) => {
+      if (!(#core in pool)) throw new InvalidArgTypeError('not a Pool');
+      return pool.#core;
+    };
   }
 
   /** Creates a pool in this thread; other threads attach with `Pool.attach(pool.handle)`. */
@@ -140,7 +147,7 @@ export class Pool {
     ) {
       const ctl = core.ctl;
       if (
-        (ctl[core.sigWord]! & TF.SIGPENDING) === 0 &&
+        (ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) === 0 &&
         ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
         ctl[CTL.FREE_PAGES]! > ctl[CTL.WMARK_LOW]! + ctl[CTL.RESERVED]!
       ) {
@@ -159,7 +166,7 @@ export class Pool {
     if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
     if (order !== 0) checkOrder(order, core.maxOrder);
-    if (!contextsUsed && !core.debugChecks && (core.ctl[core.sigWord]! & TF.SIGPENDING) === 0) {
+    if (!contextsUsed && !core.debugChecks && (core.ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) === 0) {
       const page = this.#fast(gfp & ~GFP.RESERVE, order, 0);
       if (page !== null) return page;
     }
@@ -211,7 +218,7 @@ export class Pool {
    */
   #prologue(gfp: number, order: number) {
     const core = this.#core;
-    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
+    if (core.ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) core.kills.deliver();
     const scope = currentScope();
     if (scope !== 0) gfp = applyScope(gfp, scope);
     if (core.lockdep) checkFsReclaim(core, gfp, order);
@@ -286,7 +293,7 @@ export class Pool {
       if (
         ctl[CTL.WAITERS] === 0 &&
         ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
-        (ctl[core.sigWord]! & TF.SIGPENDING) === 0
+        (ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) === 0
       ) {
         const gen = takeForCache(page, core);
         if (gen >= 0) {
@@ -301,7 +308,7 @@ export class Pool {
 
   #freeSlow(page: Page): void {
     const core = this.#core;
-    if (core.ctl[core.sigWord]! & TF.SIGPENDING) core.kills.deliver();
+    if (core.ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) core.kills.deliver();
     checkPage(page, core);
     if (core.fill >= 0) page.bytes.fill(core.fill);
     const pcp = core.pcp;
@@ -365,14 +372,6 @@ export class Pool {
   }
 
   /**
-   * The pool's state in Prometheus text exposition format (version 0.0.4):
-   * pages by state, watermarks, vmstat counters, PSI and OOM kills.
-   */
-  metrics(options: MetricsOptions = {}): string {
-    return formatMetrics(this.stats(), options);
-  }
-
-  /**
    * A Node Buffer over `page`'s memory, no copy: `length` bytes from its
    * start, by default the whole block. Valid while the page is (buffer.ts).
    */
@@ -427,11 +426,6 @@ export class Pool {
   /** reserve() that waits without blocking; abortable, and nothing stays reserved on abort or timeout. */
   async reserveAsync(pages: number, options: ReserveAsyncOptions = {}): Promise<Reservation> {
     return reserveAsync(this.#core, pages, options);
-  }
-
-  /** A mempool of `minNr` preallocated blocks (mempool.ts); other threads use Mempool.attach(pool, mp.handle). */
-  mempool(options: MempoolOptions): Mempool {
-    return Mempool.create(this, options);
   }
 
   /** Fault injection for this thread's allocations (fail_page_alloc); null turns it off. */

@@ -12,9 +12,11 @@
  * blocks (workers: Atomics.wait) or awaits (allocAsync: Atomics.waitAsync).
  * One algorithm, two ways to wait.
  */
-import type { PoolCore } from './attachment.js';
 import { allocFailureText, COSTLY_ORDER, formatGfp, GFP, gfpToAllocFlags } from './gfp.js';
-import { Kswapd, MAX_RECLAIM_RETRIES } from './reclaim/kswapd.js';
+import { Kswapd, type KswapdHost, MAX_RECLAIM_RETRIES } from './reclaim/kswapd.js';
+import type { VmStat } from './stats/vmstat.js';
+import type { LockHost } from './task-lock.js';
+import type { TaskTable } from './task-table.js';
 import { ALLOC, native } from '../binding/native.js';
 import { CTL } from '../binding/control.js';
 import type { Wait } from './wait.js';
@@ -31,11 +33,37 @@ export interface OomOutcome {
   progress: boolean;
 }
 
-/** The OOM killer, pluggable (oom.ts). Called only where the kernel would call out_of_memory(). */
+/** What the OOM killer needs of the allocating thread's attachment (attachment.ts implements it). */
+export interface OomHost {
+  readonly slot: number;
+  readonly ctl: Int32Array;
+  readonly taskId: number;
+  readonly tasks: TaskTable;
+  readonly totalPages: number;
+  readonly vmstat: VmStat;
+  readonly lockHost: LockHost;
+}
+
+/** The OOM killer, pluggable (oom/killer.ts). Called only where the kernel would call out_of_memory(). */
 export interface OomHandler {
-  mayOom(core: PoolCore, gfp: number, order: number, task: number): Generator<Wait, OomOutcome, void>;
+  mayOom(core: OomHost, gfp: number, order: number, task: number): Generator<Wait, OomOutcome, void>;
   /** Is this task an OOM victim (gets ALLOC_OOM; may fail instead of looping)? */
-  isVictim(core: PoolCore, task: number): boolean;
+  isVictim(core: OomHost, task: number): boolean;
+}
+
+/** What the slow path needs of the allocating thread's attachment (attachment.ts implements it). */
+export interface SlowpathHost extends OomHost, Pick<KswapdHost, 'ctl' | 'vmstat' | 'wmark' | 'freePages'> {
+  readonly behavior: Behavior;
+  /** The OOM killer at the OOM call site; null: a too-small-to-fail allocation waits. */
+  readonly oom: OomHandler | null;
+  readonly psi: { stallEnter(): void; stallLeave(): void };
+  /** Direct reclaim (reclaim/reclaim.ts). */
+  readonly reclaim: { direct(gfp: number, order: number): Generator<Wait, number, void>; reclaimable(): number };
+  /** Gives this thread's page cache back to the zone; drainAll() asks every thread. */
+  drainOwn(): void;
+  drainAll(): void;
+  /** The mark a caller with these ALLOC_* rights must leave free (native's arithmetic). */
+  effectiveMin(allocFlags: number): number;
 }
 
 /** memalloc_retry_wait(): about a jiffy when the caller may block, HZ/50 otherwise. */
@@ -49,7 +77,7 @@ export const STALL_WARN_MS = 10_000;
 const OOM_ABSENT_WAIT_MS = 100;
 
 export interface SlowpathRequest {
-  readonly core: PoolCore;
+  readonly core: SlowpathHost;
   readonly gfp: number;
   readonly order: number;
   /** Task charged with the pages (0: this thread's). */
@@ -58,11 +86,11 @@ export interface SlowpathRequest {
   readonly reclaimContext: boolean;
 }
 
-function tryAlloc(core: PoolCore, order: number, allocFlags: number, task: number): number {
+function tryAlloc(core: SlowpathHost, order: number, allocFlags: number, task: number): number {
   return native.alloc(core.slot, order, allocFlags, task);
 }
 
-function waitForFree(core: PoolCore, ms: number, why: string): Wait {
+function waitForFree(core: SlowpathHost, ms: number, why: string): Wait {
   return { word: CTL.FREE_SEQ, expect: Atomics.load(core.ctl, CTL.FREE_SEQ), ms, forMemory: true, why };
 }
 
@@ -199,12 +227,12 @@ function* mayOom(req: SlowpathRequest): Generator<Wait, OomOutcome, void> {
 }
 
 /** Could free + reclaimable pages pass the MIN watermark for this caller? */
-function couldReachMin(core: PoolCore, order: number, allocFlags: number): boolean {
+function couldReachMin(core: SlowpathHost, order: number, allocFlags: number): boolean {
   const available = core.freePages() + core.reclaim.reclaimable();
   return available - (1 << order) + 1 > core.effectiveMin(allocFlags);
 }
 
-function reportStall(core: PoolCore, gfp: number, order: number, start: number, warnAt: number, every: number): number {
+function reportStall(core: SlowpathHost, gfp: number, order: number, start: number, warnAt: number, every: number): number {
   const ms = performance.now() - start;
   if (ms < warnAt) return warnAt;
   // As the kernel: the stall report ignores __GFP_NOWARN (warn_alloc(gfp & ~__GFP_NOWARN)).

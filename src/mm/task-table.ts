@@ -6,8 +6,8 @@
  *
  * The task table lives in the control block so that every thread's OOM
  * killer sees every task: per task id (< MAX_TABLE_TASKS), TASK_WORDS words:
- *   FLAGS        LIVE | THREAD | VICTIM | SKIP (MMF_OOM_SKIP) | KILLED | SIGPENDING,
- *                and which task lock its thread is in (IN_*_LOCK, MAILBOX_OWNER)
+ *   FLAGS        TASK_FLAG: LIVE | THREAD | VICTIM | SKIP (MMF_OOM_SKIP) | KILLED |
+ *                SIGPENDING, and which task lock its thread is in (task-lock.ts)
  *   ADJ          oom_score_adj, -1000..1000 (-1000: never chosen)
  *   HOME         the thread task that runs this task's kill callback
  *   BLOCKED_ON   id of the SharedMutex it is blocked on, 0 when none
@@ -23,32 +23,24 @@
  * retires.) Each entry is one cache line, written mostly by its thread.
  * Pages held come from the native ledger (native.taskPages).
  */
-import { markContextsUsed } from './context.js';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { MAX_TABLE_TASKS, TASK_TABLE_BASE, TASK_WORDS } from '../binding/control.js';
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
-import type { NativeAddon } from '../binding/native.js';
+import { TASK_LOCK_FLAG } from './task-lock.js';
 
-export const TF = {
+/** The bits of a task's FLAGS word. */
+export const TASK_FLAG = {
   LIVE: 0x1,
   THREAD: 0x2,
   VICTIM: 0x4,
   SKIP: 0x8,
   KILLED: 0x10,
   SIGPENDING: 0x20,
-  /**
-   * The task's thread is inside (or taking) a short lock of one kind: the
-   * OOM lock, PSI's, a mempool's, a reclaim mailbox's; or owns a mailbox.
-   * What tells a live holder from a reused id (task locks, below).
-   */
-  IN_OOM_LOCK: 0x40,
-  IN_PSI_LOCK: 0x80,
-  IN_MEMPOOL_LOCK: 0x100,
-  IN_MAILBOX_LOCK: 0x200,
-  MAILBOX_OWNER: 0x400,
+  /** Which task lock the task's thread is in (task-lock.ts): 0x40..0x400. */
+  ...TASK_LOCK_FLAG,
 } as const;
 
-export const T = {
+/** The words of a task's entry in the table. */
+export const TASK_WORD = {
   FLAGS: 0,
   ADJ: 1,
   HOME: 2,
@@ -105,28 +97,28 @@ export class TaskTable {
     const b = taskBase(id);
     const c = this.#ctl;
     for (let i = 0; i < TASK_WORDS; i++) Atomics.store(c, b + i, 0);
-    Atomics.store(c, b + T.ADJ, opts.adj);
-    Atomics.store(c, b + T.HOME, opts.home);
+    Atomics.store(c, b + TASK_WORD.ADJ, opts.adj);
+    Atomics.store(c, b + TASK_WORD.HOME, opts.home);
     const name = encoder.encode(opts.name).subarray(0, MAX_TASK_NAME);
-    this.#bytes.set(name, (b + T.NAME) * 4);
-    Atomics.store(c, b + T.FLAGS, TF.LIVE | (opts.thread ? TF.THREAD : 0));
+    this.#bytes.set(name, (b + TASK_WORD.NAME) * 4);
+    Atomics.store(c, b + TASK_WORD.FLAGS, TASK_FLAG.LIVE | (opts.thread ? TASK_FLAG.THREAD : 0));
   }
 
   clear(id: number): void {
     if (!this.inTable(id)) return;
-    Atomics.store(this.#ctl, taskBase(id) + T.FLAGS, 0);
+    Atomics.store(this.#ctl, taskBase(id) + TASK_WORD.FLAGS, 0);
   }
 
   flags(id: number): number {
-    return this.inTable(id) ? Atomics.load(this.#ctl, taskBase(id) + T.FLAGS) : 0;
+    return this.inTable(id) ? Atomics.load(this.#ctl, taskBase(id) + TASK_WORD.FLAGS) : 0;
   }
 
   setFlags(id: number, bits: number): void {
-    if (this.inTable(id)) Atomics.or(this.#ctl, taskBase(id) + T.FLAGS, bits);
+    if (this.inTable(id)) Atomics.or(this.#ctl, taskBase(id) + TASK_WORD.FLAGS, bits);
   }
 
   clearFlags(id: number, bits: number): void {
-    if (this.inTable(id)) Atomics.and(this.#ctl, taskBase(id) + T.FLAGS, ~bits);
+    if (this.inTable(id)) Atomics.and(this.#ctl, taskBase(id) + TASK_WORD.FLAGS, ~bits);
   }
 
   /** The control-block word index of a field (for Atomics.wait / notify). */
@@ -144,7 +136,7 @@ export class TaskTable {
 
   name(id: number): string {
     if (!this.inTable(id)) return `task-${id}`;
-    const start = (taskBase(id) + T.NAME) * 4;
+    const start = (taskBase(id) + TASK_WORD.NAME) * 4;
     const raw = this.#bytes.subarray(start, start + MAX_TASK_NAME + 1);
     const end = raw.indexOf(0);
     return decoder.decode(raw.slice(0, end < 0 ? MAX_TASK_NAME : end)) || `task-${id}`;
@@ -154,139 +146,14 @@ export class TaskTable {
   live(): number[] {
     const out: number[] = [];
     for (let id = 1; id < MAX_TABLE_TASKS; id++) {
-      if (Atomics.load(this.#ctl, taskBase(id) + T.FLAGS) & TF.LIVE) out.push(id);
+      if (Atomics.load(this.#ctl, taskBase(id) + TASK_WORD.FLAGS) & TASK_FLAG.LIVE) out.push(id);
     }
     return out;
   }
 
   /** Records that `id` blocks on (or, with 0, no longer blocks on) a mutex held by `holder`. */
   blockedOn(id: number, mutexId: number, holder: number): void {
-    this.set(id, T.BLOCKED_ON, mutexId);
-    this.set(id, T.HOLDER, holder);
+    this.set(id, TASK_WORD.BLOCKED_ON, mutexId);
+    this.set(id, TASK_WORD.HOLDER, holder);
   }
-}
-
-/** The logical task allocations are attributed to here (task.run), or 0 for the thread's own. */
-const taskStore = new AsyncLocalStorage<number>();
-let tasksUsed = false;
-
-export function currentTaskId(): number {
-  return tasksUsed ? (taskStore.getStore() ?? 0) : 0;
-}
-
-export function runAsTask<T>(id: number, fn: () => T): T {
-  tasksUsed = true;
-  markContextsUsed();
-  return taskStore.run(id, fn);
-}
-
-// --- task locks --------------------------------------------------------------
-//
-// The short locks that live in shared memory — the OOM lock (oom.ts), PSI's
-// (psi.ts), a mempool's (mempool.ts), a reclaim mailbox's and its ownership
-// (reclaim.ts) — survive their holder, as SharedMutex does (a robust futex):
-// the lock word names the holding thread's task, so a waiter sees at once,
-// with no timer, that a thread terminated inside the critical section is
-// gone, and takes the lock over.
-//
-// Lock word: tag << HOLDER_BITS | holder. `holder` is the thread's task id,
-// 0 when free (task ids are below 2^14: native/sync/ledger.h kMaxTasks).
-// `tag` counts acquisitions and is kept on release, so the word a waiter
-// read and later compares in its takeover cannot be a newer acquisition by
-// the same task (ABA would take 2^18 acquisitions between the two).
-//
-// A waiter takes the word over when its holder h is gone:
-//   - h is the waiter's own task: these locks do not nest (a mailbox
-//     requester tracks the mailboxes it holds, `mine`), so the word is left
-//     by a dead earlier task that had this id;
-//   - the ledger says h is not live (native.taskLive): h retired (its thread
-//     was terminated, or it closed the pool);
-//   - h is live, has a task-table entry, and its FLAGS lack the lock's IN_*
-//     bit: the id was reused (TaskTable.init clears FLAGS).
-// Invariant: a task that holds a lock has the lock's bit in its FLAGS — set
-// before the compareExchange that takes it, cleared only after the store that
-// releases it (after the last one, for locks a thread may hold several of).
-// So a live holder is never taken for gone, and a reused id looks like a
-// holder only while its new task is inside a lock of the same kind itself:
-// a few instructions, never for good. Task ids from 4096 up (handed out only
-// while the 4095 below are all live) have no table entry: for them the
-// ledger alone decides, and a reused one looks alive until its task ends.
-
-export const HOLDER_BITS = 14;
-const HOLDER_MASK = (1 << HOLDER_BITS) - 1;
-
-/** The task a lock word names; 0 when free. */
-export function lockHolder(word: number): number {
-  return word & HOLDER_MASK;
-}
-
-/** Who takes a task lock: this thread's task in a pool (lockHost()). */
-export interface LockHost {
-  readonly taskId: number;
-  readonly tasks: TaskTable;
-  /** Is the task live in the pool's ledger? True when this thread cannot ask (it closed the pool). */
-  taskLive(task: number): boolean;
-}
-
-/**
- * A thread's attachment (PoolCore) as a LockHost. The addon is passed in
- * so that this module, and psi.ts, which imports it, load none.
- */
-export function lockHost(
-  core: { readonly slot: number; readonly taskId: number; readonly tasks: TaskTable; readonly closed: boolean },
-  addon: Pick<NativeAddon, 'taskLive'>,
-): LockHost {
-  return { taskId: core.taskId, tasks: core.tasks, taskLive: (task) => core.closed || addon.taskLive(core.slot, task) };
-}
-
-/**
- * Is the task a lock word names gone (see above)? `mine`: this thread holds
- * that very lock now. Asks the ledger (a native call under the zone lock):
- * call it when the lock is seen busy, not on every spin.
- */
-export function holderGone(host: LockHost, holder: number, bit: number, mine: boolean): boolean {
-  if (holder === 0) return false;
-  if (holder === host.taskId) return !mine;
-  if (!host.taskLive(holder)) return true;
-  const t = host.tasks;
-  return t.inTable(holder) && (t.flags(holder) & bit) === 0;
-}
-
-/**
- * One attempt at the task lock w[i] for this thread's task: true if it took
- * it — free, or, with `checkHolder`, from a holder that is gone. The caller
- * has set `bit` in its task's FLAGS.
- */
-export function tryTaskLock(host: LockHost, w: Int32Array, i: number, bit: number, checkHolder: boolean, mine = false): boolean {
-  const seen = Atomics.load(w, i);
-  const h = seen & HOLDER_MASK;
-  if (h !== 0 && !(checkHolder && holderGone(host, h, bit, mine))) return false;
-  const next = ((((seen >>> HOLDER_BITS) + 1) << HOLDER_BITS) | host.taskId) | 0;
-  return Atomics.compareExchange(w, i, seen, next) === seen;
-}
-
-/** Releases a task lock this thread's task holds (a no-op if a waiter took it over). */
-export function taskUnlock(host: LockHost, w: Int32Array, i: number): void {
-  const seen = Atomics.load(w, i);
-  if ((seen & HOLDER_MASK) === host.taskId) Atomics.compareExchange(w, i, seen, seen & ~HOLDER_MASK);
-}
-
-/** Frees a task lock word whose holder is gone, if it still reads `seen` (holderGone said so). */
-export function dropHolder(w: Int32Array, i: number, seen: number): boolean {
-  return Atomics.compareExchange(w, i, seen, seen & ~HOLDER_MASK) === seen;
-}
-
-/** Where a test worker may stop inside a critical section (lockTestPause). */
-export type LockPausePoint = 'oom' | 'psi' | 'mempool' | 'mempool-free' | 'mailbox';
-
-/**
- * TEST ONLY (test/mm/workers/74-dead-holder.test.ts): called inside each task
- * lock's critical section, so that a test can terminate a worker there.
- * Undefined outside tests; a critical section only tests that it is.
- */
-export let lockTestPause: ((point: LockPausePoint) => void) | undefined;
-
-/** TEST ONLY: sets or clears lockTestPause for this thread. */
-export function setLockTestPause(fn: ((point: LockPausePoint) => void) | undefined): void {
-  lockTestPause = fn;
 }

@@ -8,7 +8,9 @@ import type { PoolCore } from './attachment.js';
 import { InvalidArgTypeError, PoolClosedError } from '../errors.js';
 import type { OnOomKill } from './oom/delivery.js';
 import { native } from '../binding/native.js';
-import { checkAdj, MAX_TASK_NAME, runAsTask, T, TF } from './task-table.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { markContextsUsed } from './context.js';
+import { checkAdj, MAX_TASK_NAME, TASK_WORD, TASK_FLAG } from './task-table.js';
 
 export interface TaskOptions {
   name: string;
@@ -52,16 +54,16 @@ export class Task {
   }
 
   get oomScoreAdj(): number {
-    return this.#core.tasks.get(this.id, T.ADJ);
+    return this.#core.tasks.get(this.id, TASK_WORD.ADJ);
   }
 
   set oomScoreAdj(adj: number) {
-    this.#core.tasks.set(this.id, T.ADJ, checkAdj(adj));
+    this.#core.tasks.set(this.id, TASK_WORD.ADJ, checkAdj(adj));
   }
 
   /** Chosen by the OOM killer. */
   get killed(): boolean {
-    return (this.#core.tasks.flags(this.id) & TF.VICTIM) !== 0;
+    return (this.#core.tasks.flags(this.id) & TASK_FLAG.VICTIM) !== 0;
   }
 
   /** Returns every page the task still holds to the pool and retires it. */
@@ -76,4 +78,18 @@ export class Task {
   [Symbol.dispose](): void {
     this.unregister();
   }
+}
+
+/** The logical task allocations are attributed to here (task.run), or 0 for the thread's own. */
+const taskStore = new AsyncLocalStorage<number>();
+let tasksUsed = false;
+
+export function currentTaskId(): number {
+  return tasksUsed ? (taskStore.getStore() ?? 0) : 0;
+}
+
+export function runAsTask<T>(id: number, fn: () => T): T {
+  tasksUsed = true;
+  markContextsUsed();
+  return taskStore.run(id, fn);
 }

@@ -17,9 +17,9 @@
  * dependency: only this entry point imports its types.
  */
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
-import type { Pool } from '../mm/pool.js';
+import type { Pool } from '../mm/index.js';
 import { contentLength } from './http.js';
-import { type LoadShedOptions, LoadShedder, PoolBody } from './shed.js';
+import { LoadShedder, type LoadShedOptions, PoolBody } from './shed.js';
 
 export interface NofailFastifyOptions extends LoadShedOptions {
   pool: Pool;

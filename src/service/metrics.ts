@@ -1,7 +1,7 @@
 /**
  * The pool's state as Prometheus metric families, and their text
  * exposition format (version 0.0.4). One description of the metrics serves
- * pool.metrics() and the prom-client collector (prom-client.ts), so the two
+ * metricsOf() and the prom-client collector (prom-client.ts), so the two
  * can never disagree on a name or a unit.
  *
  * Names follow Prometheus conventions: a `nofail_` prefix, base units
@@ -10,8 +10,7 @@
  * (the OOM killer's are oom_invoked, oom_kill and oom_reaped).
  */
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
-import type { Pool } from '../mm/pool.js';
-import type { PoolStats } from '../mm/stats/stats.js';
+import { Pool, type PoolStats } from '../mm/index.js';
 
 export type MetricType = 'gauge' | 'counter';
 
@@ -154,7 +153,8 @@ export interface LabelledPool {
  * pool, or the series would collide).
  */
 export function metricFamiliesOf(pools: readonly LabelledPool[], options: { prefix?: string } = {}): MetricFamily[] {
-  if (!Array.isArray(pools) || pools.length === 0) throw new InvalidArgTypeError('pools must be a non-empty array of { pool, labels }');
+  if (!Array.isArray(pools) || pools.length === 0) throw new InvalidArgTypeError('pools must be a Pool or a non-empty array of { pool, labels }');
+  if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('metrics options must be an object');
   const seen = new Set<string>();
   let keys: string | undefined;
   const merged = new Map<string, MetricFamily & { samples: MetricSample[] }>();
@@ -175,7 +175,15 @@ export function metricFamiliesOf(pools: readonly LabelledPool[], options: { pref
   return [...merged.values()];
 }
 
-/** Text exposition of several pools (see metricFamiliesOf). */
-export function metricsOf(pools: readonly LabelledPool[], options: { prefix?: string } = {}): string {
+/**
+ * The text exposition of one pool (with `options.labels` on every sample),
+ * or of several pools told apart by their labels (see metricFamiliesOf):
+ * what a /metrics handler sends, with METRICS_CONTENT_TYPE.
+ */
+export function metricsOf(pools: Pool | readonly LabelledPool[], options: MetricsOptions = {}): string {
+  if (pools instanceof Pool) return formatMetrics(pools.stats(), options);
+  if (options !== null && typeof options === 'object' && options.labels !== undefined) {
+    throw new InvalidArgTypeError('metricsOf(pools): each pool has its own labels; options.labels is for a single pool');
+  }
   return exposition(metricFamiliesOf(pools, options));
 }

@@ -20,11 +20,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AllocError, InvalidArgTypeError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
-import { copyIntoPages, pageViews } from '../mm/buffer.js';
-import { GFP, type GfpMask, validateGfp } from '../mm/gfp.js';
-import type { Page } from '../mm/page.js';
-import type { Pool } from '../mm/pool.js';
-import { PAGE_SIZE, parseSize } from '../mm/size.js';
+import { copyIntoPages, pageViews } from './span.js';
+import { GFP, type GfpMask, type Page, PAGE_SIZE, parseSize, type Pool, validateGfp } from '../mm/index.js';
 
 export interface PoolCacheOptions {
   /** Upper bound on the bytes held, in whole pages (a number of bytes or a size string). */

@@ -1,5 +1,5 @@
 /**
- * A prom-client collector for a pool: the same families as pool.metrics()
+ * A prom-client collector for a pool: the same families as metricsOf(pool)
  * (metrics.ts), registered as prom-client Gauges and Counters whose
  * collect() reads the pool at scrape time.
  *
@@ -13,8 +13,8 @@
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { InvalidArgTypeError } from '../errors.js';
-import { type LabelledPool, type MetricFamily, metricFamiliesOf, type MetricsOptions } from './metrics.js';
-import type { Pool } from '../mm/pool.js';
+import { type LabelledPool, metricFamiliesOf, type MetricFamily, type MetricsOptions } from './metrics.js';
+import type { Pool } from '../mm/index.js';
 
 export interface PromClientOptions extends MetricsOptions {
   /** The registry to register with. */

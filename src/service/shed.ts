@@ -27,13 +27,9 @@
  * 'reserve' each chunk's pages are one reservation. A body that needs
  * more pages than the pool has is refused as too large (413).
  */
-import { copyIntoPages, pageViews } from '../mm/buffer.js';
+import { copyIntoPages, pageViews } from './span.js';
 import { AllocError, InvalidArgTypeError, OutOfRangeError, WouldBlockError } from '../errors.js';
-import { GFP, type GfpMask, validateGfp } from '../mm/gfp.js';
-import type { Page } from '../mm/page.js';
-import type { Pool } from '../mm/pool.js';
-import type { Reservation } from '../mm/reserve.js';
-import { PAGE_SIZE, parseSize } from '../mm/size.js';
+import { GFP, type GfpMask, type Page, PAGE_SIZE, parseSize, type Pool, type Reservation, validateGfp } from '../mm/index.js';
 
 export type ShedPolicy = 'reserve' | 'loop' | 'nowait';
 export type ShedReason = 'too-large' | 'psi-some' | 'psi-full' | 'watermark' | 'budget';

@@ -1,5 +1,5 @@
 /**
- * pool.metrics(): Prometheus text exposition format, checked with a
+ * metricsOf(pool): Prometheus text exposition format, checked with a
  * parser; and the prom-client collector, which must agree with it.
  */
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -39,13 +39,13 @@ function index(families: Family[]): Map<string, Map<string, number>> {
 let pool: Pool;
 afterEach(() => pool?.close());
 
-describe('pool.metrics()', () => {
+describe('metricsOf(pool)', () => {
   it('parses as Prometheus text format, and the numbers are the pool’s', () => {
     pool = Pool.create({ size: '1MiB' });
     const held: Page[] = [pool.alloc(GFP.KERNEL, 3), ...takeAll(pool, GFP.NOWAIT)];
     for (const p of held.splice(1, 20)) pool.free(p);
     const s = pool.stats();
-    const text = pool.metrics();
+    const text = metricsOf(pool);
     expect(text.endsWith('\n')).toBe(true);
     const families = parse(text);
     const m = index(families);
@@ -78,15 +78,15 @@ describe('pool.metrics()', () => {
 
   it('takes a prefix and constant labels, escaping label values', () => {
     pool = Pool.create({ size: '1MiB' });
-    const text = pool.metrics({ prefix: 'svc_', labels: { pool: 'bodies "main"\\\n' } });
+    const text = metricsOf(pool, { prefix: 'svc_', labels: { pool: 'bodies "main"\\\n' } });
     const families = parse(text);
     expect(families.every((f) => f.name.startsWith('svc_'))).toBe(true);
     for (const f of families) for (const x of f.metrics) expect(x.labels?.pool).toBe('bodies "main"\\\n');
-    expectCode(() => pool.metrics({ prefix: '9bad' }), 'ERR_OUT_OF_RANGE');
-    expectCode(() => pool.metrics({ labels: { 'bad-name': 'x' } }), 'ERR_OUT_OF_RANGE');
-    expectCode(() => pool.metrics({ labels: { __reserved: 'x' } }), 'ERR_OUT_OF_RANGE');
-    expectCode(() => pool.metrics({ labels: { ok: 1 as never } }), 'ERR_INVALID_ARG_TYPE');
-    expectCode(() => pool.metrics({ labels: { state: 'x' } }), 'ERR_OUT_OF_RANGE', /own metrics/);
+    expectCode(() => metricsOf(pool, { prefix: '9bad' }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => metricsOf(pool, { labels: { 'bad-name': 'x' } }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => metricsOf(pool, { labels: { __reserved: 'x' } }), 'ERR_OUT_OF_RANGE');
+    expectCode(() => metricsOf(pool, { labels: { ok: 1 as never } }), 'ERR_INVALID_ARG_TYPE');
+    expectCode(() => metricsOf(pool, { labels: { state: 'x' } }), 'ERR_OUT_OF_RANGE', /own metrics/);
   });
 
   it('merges several pools into one exposition, one HELP/TYPE per family', () => {
@@ -117,7 +117,7 @@ describe('prom-client collector', () => {
     const registry = new Registry();
     const remove = await collectPoolMetrics(pool, { registry, labels: { pool: 'p1' } });
     const fromProm = index(parse(await registry.metrics()));
-    const fromPool = index(parse(pool.metrics({ labels: { pool: 'p1' } })));
+    const fromPool = index(parse(metricsOf(pool, { labels: { pool: 'p1' } })));
     expect([...fromProm.keys()].sort()).toEqual([...fromPool.keys()].sort());
     for (const name of ['nofail_pages', 'nofail_pages_by_state', 'nofail_watermark_pages', 'nofail_free_blocks', 'nofail_vmstat_pgalloc_total']) {
       expect(Object.fromEntries(fromProm.get(name)!), name).toEqual(Object.fromEntries(fromPool.get(name)!));

@@ -5,8 +5,7 @@
  * Page-cache calls retry the same way: wait in the loop until a page can be
  * had, give it back, and call again (as xfs_buf's page loop did).
  */
-import { GFP } from '../../mm/gfp.js';
-import { retryAllocSync } from '../../lib/retry.js';
+import { GFP, retryAllocSync } from '../../index.js';
 import { isEnomem, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
 import type { FsContext, FsPolicy, Policy, TxAlloc } from './types.js';
 

@@ -3,9 +3,7 @@
  * filesystem that allocates with GFP_NOFS (plus extra flags) inside its
  * transactions and nothing before them.
  */
-import { GFP } from '../../mm/gfp.js';
-import type { Page } from '../../mm/page.js';
-import type { PoolOptions } from '../../mm/pool.js';
+import { GFP, type Page, type PoolOptions } from '../../index.js';
 import type { FsContext, FsPolicy, TxAlloc } from './types.js';
 
 /** 2015 as shipped in 3.19: small NOFS allocations fail, OOM killer without the reaper (4.6). */

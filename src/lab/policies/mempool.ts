@@ -5,8 +5,7 @@
  * reads cannot come from it — Dave Chinner's objection: they are unbounded
  * and reclaimable, and still plain GFP_NOFS allocations that may fail.
  */
-import { GFP } from '../../mm/gfp.js';
-import { Mempool, type MempoolHandle } from '../../lib/mempool.js';
+import { GFP, Mempool, type MempoolHandle } from '../../index.js';
 import { SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
 import type { FsContext, FsPolicy, Policy, TxAlloc } from './types.js';
 
@@ -30,7 +29,7 @@ export const mempool: Policy = {
     // Enough elements for every transaction that can be open at once (one
     // per fs worker and the hog's append), each with its most pinned blocks.
     const minNr = shape.fs.pins[1] * (fsWorkers + 1);
-    const mp = pool.mempool({ minNr, order: 0, name: 'fs-log-items' });
+    const mp = Mempool.create(pool, { minNr, order: 0, name: 'fs-log-items' });
     return { shared: mp.handle, idle: () => mp.stats().currNr, close: () => mp.destroy() };
   },
   fs: mempoolFs,

@@ -3,7 +3,7 @@
  * mark the filesystem's allocations __GFP_NOFAIL, so the allocator loops
  * for them (with last-resort reserves) while everything else may fail.
  */
-import { GFP } from '../../mm/gfp.js';
+import { GFP } from '../../index.js';
 import { plainFs, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
 import type { Policy } from './types.js';
 

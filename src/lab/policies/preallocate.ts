@@ -7,8 +7,7 @@
  * "dumb, CPU and memory intensive" preallocation: tens of pages taken and
  * given back on every transaction, most of them never used.
  */
-import { GFP } from '../../mm/gfp.js';
-import type { Page } from '../../mm/page.js';
+import { GFP, type Page } from '../../index.js';
 import { isEnomem, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
 import { type FsContext, type FsPolicy, type Policy, Refused, type TxAlloc } from './types.js';
 

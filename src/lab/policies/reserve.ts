@@ -9,8 +9,7 @@
  * The reservation wait is killable (an OOM victim gives up and exits) and
  * ends when the run stops: it waits in 50 ms slices and checks between.
  */
-import { GFP } from '../../mm/gfp.js';
-import type { Reservation, ReservationMode } from '../../mm/reserve.js';
+import { GFP, type Reservation, type ReservationMode } from '../../index.js';
 import { plainTx, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
 import { type FsContext, type FsPolicy, type Policy, Refused } from './types.js';
 

@@ -11,8 +11,7 @@
  *                             fn gets the GFP mask to use
  *   tx.logPage()/freeLog()    a transaction-private page pinned until commit
  */
-import type { Page } from '../../mm/page.js';
-import type { Pool, PoolOptions } from '../../mm/pool.js';
+import { type Page, type Pool, type PoolOptions } from '../../index.js';
 import type { Shape } from '../config.js';
 
 export interface FsContext {

@@ -3,7 +3,7 @@
  * the shape, and the meter that times every allocation.
  */
 import type { RecordableHistogram } from 'node:perf_hooks';
-import type { Pool } from '../../mm/pool.js';
+import { type Pool } from '../../index.js';
 import { type Board, since, W } from '../board.js';
 import type { Shape } from '../config.js';
 import { newHistogram, recordCorrected } from '../latency.js';

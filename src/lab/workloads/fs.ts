@@ -13,10 +13,7 @@
  */
 import { closeSync, existsSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { GFP } from '../../mm/gfp.js';
-import type { SharedMutex } from '../../lib/mutex.js';
-import type { Page } from '../../mm/page.js';
-import { PageCache, type PinnedBlock } from '../../lib/pagecache/pagecache.js';
+import { GFP, PageCache, type Page, type PinnedBlock, type SharedMutex } from '../../index.js';
 import { G, since, W } from '../board.js';
 import type { FsOp, Op } from '../plan.js';
 import { type FsPolicy, Refused, type TxAlloc } from '../policies/index.js';

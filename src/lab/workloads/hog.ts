@@ -12,8 +12,7 @@
  * signal on its way back from a system call, it does not grow after the
  * append once it knows it was killed.
  */
-import { GFP } from '../../mm/gfp.js';
-import type { Page } from '../../mm/page.js';
+import { GFP, type Page } from '../../index.js';
 import type { HogOp, Op } from '../plan.js';
 import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
 import type { Filesystem } from './fs.js';

@@ -3,8 +3,7 @@
  * at once. ATOMIC may dig into the reserves (37.5 % of min) but never
  * sleeps or reclaims: under pressure a burst is dropped.
  */
-import { GFP } from '../../mm/gfp.js';
-import type { Page } from '../../mm/page.js';
+import { GFP, type Page } from '../../index.js';
 import type { NetOp, Op } from '../plan.js';
 import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
 

@@ -5,8 +5,7 @@
  * The shrinker may run inside this worker's own allocations (direct
  * reclaim): the entry being built is not in the cache until it is whole.
  */
-import { GFP } from '../../mm/gfp.js';
-import type { Page } from '../../mm/page.js';
+import { GFP, type Page } from '../../index.js';
 import type { Op, UserOp } from '../plan.js';
 import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
 

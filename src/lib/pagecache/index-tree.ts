@@ -26,7 +26,7 @@
  *             dirty == its dirty blocks,  busy == its pinned blocks
  *             (+ fills in progress, which check() must not run during)
  */
-import type { Page } from '../../mm/page.js';
+import type { Page } from '../../mm/index.js';
 
 export const NODE_SHIFT = 10;
 /** Slots per index node: 1024 Int32 words fill one page. */

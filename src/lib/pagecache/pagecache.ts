@@ -39,17 +39,13 @@
 import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from '../../errors.js';
-import { GFP, type GfpMask, validateGfp } from '../../mm/gfp.js';
-import type { Page } from '../../mm/page.js';
+import { GFP, type GfpMask, type Page, PAGE_SIZE, Pool, SHRINK_STOP, validateGfp } from '../../mm/index.js';
+import { internals, type VmStat } from '../../mm/internal.js';
 import { type CachedBlock, type IndexNode, NODE_SLOTS, PageIndex } from './index-tree.js';
-import { coreOf, Pool } from '../../mm/pool.js';
-import type { VmStat } from '../../mm/stats/vmstat.js';
-import { SHRINK_STOP } from '../../mm/reclaim/shrinker.js';
-import { PAGE_SIZE } from '../../mm/size.js';
 
 export { NODE_SLOTS };
 export { MAX_BLOCK, PinnedBlock, type PageCacheOptions, type PageCacheStats } from './types.js';
-import { checkBlock, PinnedBlock, type PageCacheOptions, type PageCacheStats, WRITE_CLUSTER, writeFully } from './types.js';
+import { checkBlock, type PageCacheOptions, type PageCacheStats, PinnedBlock, WRITE_CLUSTER, writeFully } from './types.js';
 export class PageCache implements Disposable {
   /** The file's path. */
   readonly file: string;
@@ -88,7 +84,7 @@ export class PageCache implements Disposable {
     this.#pool = pool;
     this.#onWriteback = onWriteback;
     this.#onDrop = onDrop;
-    this.#vmstat = coreOf(pool).vmstat;
+    this.#vmstat = internals(pool).vmstat;
     this.#fd = openSync(this.file, fsc.O_RDWR | fsc.O_CREAT, 0o666);
     try {
       this.#size = fstatSync(this.#fd).size;

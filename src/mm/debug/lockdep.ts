@@ -13,8 +13,26 @@
  */
 import type { PoolCore } from '../attachment.js';
 import { formatGfp, GFP } from '../gfp.js';
-import { heldReclaimFsLocks } from '../../lib/mutex.js';
 import { warnOnce } from '../stats/warn.js';
+
+/** A lock that filesystem reclaim may need, held by this thread: what the check reports. */
+export interface ReclaimFsLock {
+  readonly name: string;
+  readonly id: number;
+  /** The stack of the lock() that took it. */
+  readonly stack: string;
+}
+
+/**
+ * Who knows which reclaimFs locks this thread holds. The locks live above
+ * the allocator (lib/mutex), so they register themselves here instead of the
+ * allocator importing them: one provider per thread, SharedMutex's.
+ */
+let heldLocks: () => readonly ReclaimFsLock[] = () => [];
+
+export function registerReclaimFsLocks(provider: () => readonly ReclaimFsLock[]): void {
+  heldLocks = provider;
+}
 
 export function mayEnterFsReclaim(gfp: number): boolean {
   return (gfp & (GFP.DIRECT_RECLAIM | GFP.FS)) === (GFP.DIRECT_RECLAIM | GFP.FS);
@@ -23,7 +41,7 @@ export function mayEnterFsReclaim(gfp: number): boolean {
 /** Reports an allocation that may recurse into FS reclaim under a reclaimFs lock. Returns whether it did. */
 export function checkFsReclaim(core: PoolCore, gfp: number, order: number): boolean {
   if (!mayEnterFsReclaim(gfp)) return false;
-  const held = heldReclaimFsLocks();
+  const held = heldLocks();
   if (held.length === 0) return false;
   const stack = new Error().stack ?? '';
   const frames = stack.slice(stack.indexOf('\n') + 1);

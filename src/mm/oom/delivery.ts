@@ -12,8 +12,17 @@
  * (oomScoreAdj -1000) and, if made killable, exits the process; a logical
  * task is only marked killed (task.killed) and keeps its OOM reserve depth.
  */
-import type { PoolCore } from '../attachment.js';
-import { T, TF } from '../task-table.js';
+import { TASK_FLAG, TASK_WORD, type TaskTable } from '../task-table.js';
+
+/** What kill delivery needs of its thread's attachment (attachment.ts implements it). */
+export interface KillHost {
+  readonly closed: boolean;
+  readonly ctl: Int32Array;
+  readonly taskId: number;
+  readonly tasks: TaskTable;
+  /** The reaper took this thread's pages, its page cache's too. */
+  discardCache(): void;
+}
 
 export interface OomKillInfo {
   /** The task id that was chosen. */
@@ -26,12 +35,12 @@ export interface OomKillInfo {
 export type OnOomKill = (info: OomKillInfo) => void;
 
 export class KillDelivery {
-  readonly #core: PoolCore;
+  readonly #core: KillHost;
   readonly #callbacks = new Map<number, OnOomKill | undefined>();
   #seen = 0;
   #listening = false;
 
-  constructor(core: PoolCore) {
+  constructor(core: KillHost) {
     this.#core = core;
   }
 
@@ -47,19 +56,19 @@ export class KillDelivery {
 
   /** The cheap check at allocation entry: is a kill pending for this thread? */
   pending(): boolean {
-    return (this.#core.tasks.flags(this.#core.taskId) & TF.SIGPENDING) !== 0;
+    return (this.#core.tasks.flags(this.#core.taskId) & TASK_FLAG.SIGPENDING) !== 0;
   }
 
   /** Runs the kill callbacks of this thread's tasks that were chosen and not yet told. */
   deliver(): void {
     const core = this.#core;
     const t = core.tasks;
-    t.clearFlags(core.taskId, TF.SIGPENDING);
+    t.clearFlags(core.taskId, TASK_FLAG.SIGPENDING);
     for (const [task, cb] of this.#callbacks) {
       const flags = t.flags(task);
-      if (!(flags & TF.VICTIM) || flags & TF.KILLED) continue;
-      t.setFlags(task, TF.KILLED);
-      const reaped = (flags & TF.SKIP) !== 0;
+      if (!(flags & TASK_FLAG.VICTIM) || flags & TASK_FLAG.KILLED) continue;
+      t.setFlags(task, TASK_FLAG.KILLED);
+      const reaped = (flags & TASK_FLAG.SKIP) !== 0;
       if (task === core.taskId && reaped) core.discardCache();
       const info = { task, name: t.name(task), reaped };
       if (cb !== undefined) {
@@ -76,7 +85,7 @@ export class KillDelivery {
     if (this.#listening) return;
     this.#listening = true;
     const core = this.#core;
-    const word = core.tasks.wordOf(core.taskId, T.KILL_SEQ);
+    const word = core.tasks.wordOf(core.taskId, TASK_WORD.KILL_SEQ);
     this.#seen = Atomics.load(core.ctl, word);
     const loop = (): void => {
       if (core.closed) {

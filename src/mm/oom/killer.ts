@@ -26,12 +26,12 @@
  * - panicOnOom: the allocation throws a fatal OomPanicError instead.
  */
 import { CTL } from '../../binding/control.js';
-import type { PoolCore } from '../attachment.js';
 import { NofailError } from '../../errors.js';
 import { formatGfp } from '../gfp.js';
 import { ALLOC, native } from '../../binding/native.js';
-import type { OomHandler, OomOutcome } from '../slowpath.js';
-import { lockHost, lockTestPause, poolClockMs, T, taskUnlock, TF, tryTaskLock } from '../task-table.js';
+import type { OomHandler, OomHost, OomOutcome } from '../slowpath.js';
+import { lockTestPause, taskUnlock, tryTaskLock } from '../task-lock.js';
+import { poolClockMs, TASK_WORD, TASK_FLAG } from '../task-table.js';
 import type { Wait } from '../wait.js';
 import { warn } from '../stats/warn.js';
 
@@ -72,7 +72,7 @@ export interface TaskRow {
 }
 
 /** The task table as the kernel's oom_dump_tasks prints it. */
-export function taskTable(core: PoolCore): TaskRow[] {
+export function taskTable(core: OomHost): TaskRow[] {
   const rows: TaskRow[] = [];
   const t = core.tasks;
   for (const id of t.live()) {
@@ -81,7 +81,7 @@ export function taskTable(core: PoolCore): TaskRow[] {
       continue;
     }
     const pages = native.taskPages(core.slot, id);
-    const adj = t.get(id, T.ADJ);
+    const adj = t.get(id, TASK_WORD.ADJ);
     const flags = t.flags(id);
     rows.push({
       id,
@@ -89,28 +89,28 @@ export function taskTable(core: PoolCore): TaskRow[] {
       pages,
       oomScoreAdj: adj,
       badness: adj === -1000 ? null : pages + Math.trunc((adj * core.totalPages) / 1000),
-      victim: (flags & TF.VICTIM) !== 0,
-      skip: (flags & TF.SKIP) !== 0,
-      blockedOn: t.get(id, T.BLOCKED_ON),
-      holder: t.get(id, T.HOLDER),
+      victim: (flags & TASK_FLAG.VICTIM) !== 0,
+      skip: (flags & TASK_FLAG.SKIP) !== 0,
+      blockedOn: t.get(id, TASK_WORD.BLOCKED_ON),
+      holder: t.get(id, TASK_WORD.HOLDER),
     });
   }
   return rows;
 }
 
 export class OomKiller implements OomHandler {
-  isVictim(core: PoolCore, task: number): boolean {
+  isVictim(core: OomHost, task: number): boolean {
     const id = task === 0 ? core.taskId : task;
-    return (core.tasks.flags(id) & TF.VICTIM) !== 0;
+    return (core.tasks.flags(id) & TASK_FLAG.VICTIM) !== 0;
   }
 
-  *mayOom(core: PoolCore, gfp: number, order: number, task: number): Generator<Wait, OomOutcome, void> {
+  *mayOom(core: OomHost, gfp: number, order: number, task: number): Generator<Wait, OomOutcome, void> {
     const ctl = core.ctl;
     const t = core.tasks;
-    const host = lockHost(core, native);
-    t.setFlags(core.taskId, TF.IN_OOM_LOCK);
-    if (!tryTaskLock(host, ctl, CTL.OOM_LOCK, TF.IN_OOM_LOCK, true)) {
-      t.clearFlags(core.taskId, TF.IN_OOM_LOCK);
+    const host = core.lockHost;
+    t.setFlags(core.taskId, TASK_FLAG.IN_OOM_LOCK);
+    if (!tryTaskLock(host, ctl, CTL.OOM_LOCK, TASK_FLAG.IN_OOM_LOCK, true)) {
+      t.clearFlags(core.taskId, TASK_FLAG.IN_OOM_LOCK);
       yield tick(core, 'another task holds the OOM lock');
       return { progress: true };
     }
@@ -120,13 +120,13 @@ export class OomKiller implements OomHandler {
       outcome = this.#outOfMemory(core, gfp, order, task);
     } finally {
       taskUnlock(host, ctl, CTL.OOM_LOCK);
-      t.clearFlags(core.taskId, TF.IN_OOM_LOCK);
+      t.clearFlags(core.taskId, TASK_FLAG.IN_OOM_LOCK);
     }
     if (outcome.page === undefined && outcome.progress) yield tick(core, 'waiting for the OOM victim to exit', 20);
     return outcome;
   }
 
-  #outOfMemory(core: PoolCore, gfp: number, order: number, task: number): OomOutcome {
+  #outOfMemory(core: OomHost, gfp: number, order: number, task: number): OomOutcome {
     core.vmstat.add('oom_invoked');
     const slot = core.slot;
     const flags = Atomics.load(core.ctl, CTL.OOM_FLAGS);
@@ -179,24 +179,24 @@ export class OomKiller implements OomHandler {
    * anyone else)? The victim timeout may end a victim's turn. A victim that
    * is gone (pages back, task dead) is done.
    */
-  #victimOutstanding(core: PoolCore, rows: TaskRow[], flags: number): 'outstanding' | 'reaped' | 'none' {
+  #victimOutstanding(core: OomHost, rows: TaskRow[], flags: number): 'outstanding' | 'reaped' | 'none' {
     const now = poolClockMs();
     const reaperDelay = Atomics.load(core.ctl, CTL.OOM_REAPER_DELAY_MS);
     const timeout = Atomics.load(core.ctl, CTL.OOM_VICTIM_TIMEOUT_MS);
     let state: 'outstanding' | 'reaped' | 'none' = 'none';
     for (const r of rows) {
       if (!r.victim || r.skip) continue;
-      const age = now - core.tasks.get(r.id, T.VICTIM_AT);
+      const age = now - core.tasks.get(r.id, TASK_WORD.VICTIM_AT);
       if (r.pages <= 0) {
-        core.tasks.setFlags(r.id, TF.SKIP); // nothing left to wait for
+        core.tasks.setFlags(r.id, TASK_FLAG.SKIP); // nothing left to wait for
       } else if (flags & OOM_REAPER && age >= reaperDelay) {
         const pages = native.taskReclaim(core.slot, r.id, false);
-        core.tasks.setFlags(r.id, TF.SKIP | TF.SIGPENDING);
+        core.tasks.setFlags(r.id, TASK_FLAG.SKIP | TASK_FLAG.SIGPENDING);
         core.vmstat.add('oom_reaped', pages);
         if (pages > 0 && state === 'none') state = 'reaped';
         warn('oom-kill', `oom_reaper: reaped task ${r.id} (${r.name}), now pages:0 (${pages} returned)`, { task: r.id, pages, reaped: true }, { ratelimit: false });
       } else if (timeout > 0 && age >= timeout) {
-        core.tasks.setFlags(r.id, TF.SKIP);
+        core.tasks.setFlags(r.id, TASK_FLAG.SKIP);
         warn('oom-kill', `OOM victim ${r.id} (${r.name}) did not exit within ${timeout} ms; choosing another`, { task: r.id, timeoutMs: timeout }, { ratelimit: false });
       } else {
         state = 'outstanding';
@@ -205,18 +205,18 @@ export class OomKiller implements OomHandler {
     return state;
   }
 
-  #kill(core: PoolCore, victim: TaskRow): void {
+  #kill(core: OomHost, victim: TaskRow): void {
     const t = core.tasks;
     // As __oom_kill_process: the signal first, then mark_oom_victim.
-    t.set(victim.id, T.VICTIM_AT, poolClockMs());
-    t.setFlags(victim.id, TF.VICTIM | TF.SIGPENDING);
-    const home = t.get(victim.id, T.HOME) || victim.id;
-    t.setFlags(home, TF.SIGPENDING);
-    Atomics.add(core.ctl, t.wordOf(home, T.KILL_SEQ), 1);
-    Atomics.notify(core.ctl, t.wordOf(home, T.KILL_SEQ));
+    t.set(victim.id, TASK_WORD.VICTIM_AT, poolClockMs());
+    t.setFlags(victim.id, TASK_FLAG.VICTIM | TASK_FLAG.SIGPENDING);
+    const home = t.get(victim.id, TASK_WORD.HOME) || victim.id;
+    t.setFlags(home, TASK_FLAG.SIGPENDING);
+    Atomics.add(core.ctl, t.wordOf(home, TASK_WORD.KILL_SEQ), 1);
+    Atomics.notify(core.ctl, t.wordOf(home, TASK_WORD.KILL_SEQ));
   }
 }
 
-function tick(core: PoolCore, why: string, ms = 1): Wait {
+function tick(core: OomHost, why: string, ms = 1): Wait {
   return { word: CTL.FREE_SEQ, expect: Atomics.load(core.ctl, CTL.FREE_SEQ), ms, forMemory: true, why };
 }

@@ -11,26 +11,38 @@
  * until some reclaim succeeds again (reclaim.ts resets the count).
  */
 import { CTL } from '../../binding/control.js';
-import type { PoolCore } from '../attachment.js';
 import { GFP } from '../gfp.js';
+import type { VmStat } from '../stats/vmstat.js';
+import type { Watermarks } from '../watermarks.js';
 import { DEF_PRIORITY } from './shrinker.js';
+
+/** What kswapd needs of its thread's attachment (attachment.ts implements it). */
+export interface KswapdHost {
+  readonly closed: boolean;
+  readonly ctl: Int32Array;
+  readonly vmstat: VmStat;
+  readonly wmark: Watermarks;
+  freePages(): number;
+  /** This thread's shrinkers (reclaim.ts): kswapd runs them on this event loop. */
+  readonly reclaim: { shrinkLocal(gfp: number, priority: number, kswapd: boolean): number };
+}
 
 export const MAX_RECLAIM_RETRIES = 16;
 
 export class Kswapd {
-  readonly #core: PoolCore;
+  readonly #core: KswapdHost;
   #running = false;
   /** Bumped by start/stop: a sleep loop of an earlier start() sees it and ends. */
   #generation = 0;
   #seen = 0;
   #balancing = false;
 
-  constructor(core: PoolCore) {
+  constructor(core: KswapdHost) {
     this.#core = core;
   }
 
   /** wakeup_kswapd(): a no-op when hopeless or already balanced. */
-  static wake(core: PoolCore): void {
+  static wake(core: Pick<KswapdHost, 'ctl' | 'vmstat' | 'wmark' | 'freePages'>): void {
     const ctl = core.ctl;
     if (Atomics.load(ctl, CTL.KSWAPD_FAILURES) >= MAX_RECLAIM_RETRIES) {
       core.vmstat.add('kswapd_hopeless');

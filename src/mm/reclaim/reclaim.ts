@@ -22,14 +22,14 @@
  * requester or owner is gone (a worker terminated while it held or owned
  * it, or its id reused) is taken over by the next requester at once.
  * A thread may hold several mailboxes as a requester, and hold one in two
- * async flows at once: `#requesting` counts them, so that TF.IN_MAILBOX_LOCK
+ * async flows at once: `#requesting` counts them, so that TASK_FLAG.IN_MAILBOX_LOCK
  * is cleared only after the last.
  */
 import { CTL, MAILBOX_BASE, MAILBOX_WORDS, MAILBOXES } from '../../binding/control.js';
-import type { PoolCore } from '../attachment.js';
-import { native } from '../../binding/native.js';
 import { DEF_PRIORITY, doShrinkSlab, type Shrinker, ShrinkerEntry } from './shrinker.js';
-import { dropHolder, holderGone, type LockHost, lockHolder, lockHost, lockTestPause, taskUnlock, TF, tryTaskLock } from '../task-table.js';
+import { dropHolder, holderGone, type LockHost, lockHolder, lockTestPause, taskUnlock, tryTaskLock } from '../task-lock.js';
+import { TASK_FLAG, type TaskTable } from '../task-table.js';
+import type { VmStat } from '../stats/vmstat.js';
 import type { Wait } from '../wait.js';
 import { warnOnce } from '../stats/warn.js';
 
@@ -48,8 +48,23 @@ export const RECLAIM_TARGET = 32;
 /** Bound on waiting for other threads' shrinkers, all of them together. */
 export const REMOTE_TIMEOUT_MS = 50;
 
+/** What reclaim needs of its thread's attachment (attachment.ts implements it). */
+export interface ReclaimHost {
+  readonly closed: boolean;
+  readonly ctl: Int32Array;
+  readonly taskId: number;
+  readonly tasks: TaskTable;
+  readonly vmstat: VmStat;
+  readonly lockHost: LockHost;
+  /** > 0 while this thread runs shrinkers: reclaim context (PF_MEMALLOC). */
+  inReclaim: number;
+  freePages(): number;
+  /** This thread's kswapd: it runs while the thread has shrinkers. */
+  readonly kswapd: { start(): void; stop(): void };
+}
+
 export class Reclaim {
-  readonly #core: PoolCore;
+  readonly #core: ReclaimHost;
   /** This thread's task, which a mailbox's OWNER or LOCK names while it owns or holds it. */
   readonly #host: LockHost;
   readonly #entries: ShrinkerEntry[] = [];
@@ -62,9 +77,9 @@ export class Reclaim {
   readonly #requesting = new Map<number, number>();
   #requestingTotal = 0;
 
-  constructor(core: PoolCore) {
+  constructor(core: ReclaimHost) {
     this.#core = core;
-    this.#host = lockHost(core, native);
+    this.#host = core.lockHost;
   }
 
   register(s: Shrinker): () => void {
@@ -87,7 +102,7 @@ export class Reclaim {
       const base = MAILBOX_BASE + this.#mailbox * MAILBOX_WORDS;
       Atomics.store(core.ctl, base + COUNT, 0);
       taskUnlock(this.#host, core.ctl, base + OWNER);
-      core.tasks.clearFlags(core.taskId, TF.MAILBOX_OWNER);
+      core.tasks.clearFlags(core.taskId, TASK_FLAG.MAILBOX_OWNER);
       this.#mailbox = -1;
     }
     this.#listening = false;
@@ -184,7 +199,7 @@ export class Reclaim {
         const base = MAILBOX_BASE + i * MAILBOX_WORDS;
         const owner = Atomics.load(ctl, base + OWNER);
         if (lockHolder(owner) === 0) continue;
-        if (holderGone(this.#host, lockHolder(owner), TF.MAILBOX_OWNER, false)) {
+        if (holderGone(this.#host, lockHolder(owner), TASK_FLAG.MAILBOX_OWNER, false)) {
           // Its thread is gone without giving the mailbox back.
           dropHolder(ctl, base + OWNER, owner);
           continue;
@@ -228,13 +243,13 @@ export class Reclaim {
     const core = this.#core;
     const held = this.#requesting.get(i) ?? 0;
     // The bit before the word (tasks.ts invariant).
-    if (this.#requestingTotal === 0) core.tasks.setFlags(core.taskId, TF.IN_MAILBOX_LOCK);
-    if (tryTaskLock(this.#host, core.ctl, base + LOCK, TF.IN_MAILBOX_LOCK, true, held > 0)) {
+    if (this.#requestingTotal === 0) core.tasks.setFlags(core.taskId, TASK_FLAG.IN_MAILBOX_LOCK);
+    if (tryTaskLock(this.#host, core.ctl, base + LOCK, TASK_FLAG.IN_MAILBOX_LOCK, true, held > 0)) {
       this.#requesting.set(i, held + 1);
       this.#requestingTotal++;
       return true;
     }
-    if (this.#requestingTotal === 0) core.tasks.clearFlags(core.taskId, TF.IN_MAILBOX_LOCK);
+    if (this.#requestingTotal === 0) core.tasks.clearFlags(core.taskId, TASK_FLAG.IN_MAILBOX_LOCK);
     return false;
   }
 
@@ -245,7 +260,7 @@ export class Reclaim {
     if (held === 0) this.#requesting.delete(i);
     else this.#requesting.set(i, held);
     // The bit after the word, and only after the last one.
-    if (--this.#requestingTotal === 0) core.tasks.clearFlags(core.taskId, TF.IN_MAILBOX_LOCK);
+    if (--this.#requestingTotal === 0) core.tasks.clearFlags(core.taskId, TASK_FLAG.IN_MAILBOX_LOCK);
   }
 
   /** Answers a pending request in this thread's mailbox, if any. */
@@ -277,10 +292,10 @@ export class Reclaim {
       const owner = Atomics.load(ctl, base + OWNER);
       if (lockHolder(owner) === core.taskId) dropHolder(ctl, base + OWNER, owner);
     }
-    core.tasks.setFlags(core.taskId, TF.MAILBOX_OWNER);
+    core.tasks.setFlags(core.taskId, TASK_FLAG.MAILBOX_OWNER);
     for (let i = 0; i < MAILBOXES; i++) {
       const base = MAILBOX_BASE + i * MAILBOX_WORDS;
-      if (tryTaskLock(this.#host, ctl, base + OWNER, TF.MAILBOX_OWNER, true)) {
+      if (tryTaskLock(this.#host, ctl, base + OWNER, TASK_FLAG.MAILBOX_OWNER, true)) {
         this.#mailbox = i;
         this.#handled = Atomics.load(ctl, base + REQ_SEQ);
         Atomics.store(ctl, base + RESP_SEQ, this.#handled);
@@ -288,7 +303,7 @@ export class Reclaim {
         return;
       }
     }
-    core.tasks.clearFlags(core.taskId, TF.MAILBOX_OWNER);
+    core.tasks.clearFlags(core.taskId, TASK_FLAG.MAILBOX_OWNER);
     warnOnce('mailboxes-full', 'gfp-misuse', `more than ${MAILBOXES} threads have shrinkers on one pool; this thread's serve only its own reclaim`);
   }
 

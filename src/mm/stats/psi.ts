@@ -54,7 +54,8 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import { InvalidArgTypeError, OutOfRangeError } from '../../errors.js';
-import { HOLDER_BITS, type LockHost, lockHolder, lockTestPause, taskUnlock, TF, tryTaskLock } from '../task-table.js';
+import { HOLDER_BITS, type LockHost, lockHolder, lockTestPause, taskUnlock, tryTaskLock } from '../task-lock.js';
+import { TASK_FLAG } from '../task-table.js';
 
 export const PSI_BYTES = 256;
 
@@ -428,12 +429,12 @@ export class Psi {
    */
   #lock(): boolean {
     const host = this.#host;
-    if (host !== NO_HOST) host.tasks.setFlags(host.taskId, TF.IN_PSI_LOCK);
-    if (tryTaskLock(host, this.#i32, LOCK, TF.IN_PSI_LOCK, false) || this.#lockSlow()) {
+    if (host !== NO_HOST) host.tasks.setFlags(host.taskId, TASK_FLAG.IN_PSI_LOCK);
+    if (tryTaskLock(host, this.#i32, LOCK, TASK_FLAG.IN_PSI_LOCK, false) || this.#lockSlow()) {
       lockTestPause?.('psi');
       return true;
     }
-    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TF.IN_PSI_LOCK);
+    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TASK_FLAG.IN_PSI_LOCK);
     return false;
   }
 
@@ -443,7 +444,7 @@ export class Psi {
     const deadline = performance.now() + (isMainThread ? MAIN_SPIN_MS : WORKER_WAIT_MS);
     for (let n = 1; ; n++) {
       const check = n % SPINS_PER_CHECK === 0;
-      if (tryTaskLock(host, i32, LOCK, TF.IN_PSI_LOCK, check && host !== NO_HOST)) return true;
+      if (tryTaskLock(host, i32, LOCK, TASK_FLAG.IN_PSI_LOCK, check && host !== NO_HOST)) return true;
       if (!check) continue;
       if (performance.now() > deadline) return false;
       if (!isMainThread) {
@@ -456,7 +457,7 @@ export class Psi {
   #unlock(): void {
     const host = this.#host;
     taskUnlock(host, this.#i32, LOCK);
-    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TF.IN_PSI_LOCK);
+    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TASK_FLAG.IN_PSI_LOCK);
   }
 }
 

@@ -10,7 +10,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GFP, onWarning, Pool, type Warning } from '../../../src/index.js';
 import { takeAll } from '../../fixtures/pool.js';
-import { coreOf } from '../../../src/mm/pool.js';
+import { attachmentOf } from '../../../src/mm/pool.js';
 import { retryAlloc, retryAllocSync, RetryAllocError } from '../../../src/lib/retry.js';
 import { resetWarnings } from '../../../src/mm/stats/warn.js';
 import { expectCode } from '../../fixtures/expect.js';
@@ -56,7 +56,7 @@ describe('the canary', () => {
     expect(err.limit).toBe('maxRetries');
     expect(err.message).toMatch(/^xfs_buf_alloc: .*after 250 retries/);
     // 251 attempts: the first and 250 retries.
-    expect(coreOf(pool).faults!.stats.injected).toBe(251);
+    expect(attachmentOf(pool).faults!.stats.injected).toBe(251);
     const c = canaries();
     expect(c.map((w) => w.message)).toEqual([
       'possible memory allocation deadlock size 4096 in xfs_buf_alloc (mode:0xcc0)',
@@ -66,7 +66,7 @@ describe('the canary', () => {
     expect(c[0]!.code).toBe('NOFAIL_ALLOC_DEADLOCK');
     // The loop's attempts carry NOWARN: no generic failure warnings.
     expect(warnings.filter((w) => w.kind === 'alloc-failure')).toEqual([]);
-    expect(coreOf(pool).closeHooks.size).toBe(0);
+    expect(attachmentOf(pool).closeHooks.size).toBe(0);
     pool.close();
   });
 
@@ -97,7 +97,7 @@ describe('the canary', () => {
     expect((err as RetryAllocError).retries).toBe(250);
     await flushWarnings();
     expect(canaries()).toHaveLength(2);
-    expect(coreOf(pool).faults!.stats.injected).toBe(251);
+    expect(attachmentOf(pool).faults!.stats.injected).toBe(251);
     pool.close();
   });
 });
@@ -112,7 +112,7 @@ describe('limits (XFS error configuration)', () => {
     const b = await rejection(retryAlloc(pool, GFP.KERNEL, { retryTimeoutSeconds: 0 }));
     expect(b.retries).toBe(0);
     expect(b.limit).toBe('retryTimeoutSeconds');
-    expect(coreOf(pool).faults!.stats.injected).toBe(2);
+    expect(attachmentOf(pool).faults!.stats.injected).toBe(2);
     const c = expectCode(() => retryAllocSync(pool, GFP.KERNEL, { retryTimeoutSeconds: 0 }), 'ENOMEM');
     expect((c as RetryAllocError).retries).toBe(0);
     pool.close();
@@ -138,7 +138,7 @@ describe('limits (XFS error configuration)', () => {
     const ms = performance.now() - t0;
     await chain;
     expect(err.limit).toBe('retryTimeoutSeconds');
-    expect(coreOf(pool).faults!.stats.injected).toBe(err.retries! + 1);
+    expect(attachmentOf(pool).faults!.stats.injected).toBe(err.retries! + 1);
     expect(err.retries).toBeGreaterThan(ticks / 3);
     expect(ms).toBeGreaterThanOrEqual(195);
     expect(ms).toBeLessThan(3 * chainMs);
@@ -172,7 +172,7 @@ describe('limits (XFS error configuration)', () => {
     await expect(retryAlloc(pool, 0x4000000 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_GFP' });
     await expect(retryAlloc({} as never, GFP.KERNEL)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: /pool/ });
     expectCode(() => retryAllocSync(pool, GFP.KERNEL, { maxRetries: -2 }), 'ERR_OUT_OF_RANGE', /maxRetries/);
-    expect(coreOf(pool).faults!.stats.checked).toBe(0);
+    expect(attachmentOf(pool).faults!.stats.checked).toBe(0);
     pool.close();
   });
 });
@@ -181,7 +181,7 @@ describe('fail_at_unmount: pool.close()', () => {
   it('ends a loop asleep between retries at once with ERR_POOL_CLOSED', async () => {
     // NOWAIT: memalloc_retry_wait sleeps 20 ms between attempts.
     const pool = failingPool();
-    const faults = coreOf(pool).faults!;
+    const faults = attachmentOf(pool).faults!;
     const p = rejection(retryAlloc(pool, GFP.NOWAIT, { caller: 'xfs_log' }));
     // Right after an attempt fails the loop is asleep for ~20 ms.
     while (faults.stats.injected < 3) await new Promise((r) => setImmediate(r));
@@ -204,7 +204,7 @@ describe('fail_at_unmount: pool.close()', () => {
     const failed = pool.stats().vmstat.alloc_fail;
     const p = rejection(retryAlloc(pool, GFP.KERNEL, { caller: 'xfs_trans_alloc' }));
     await until(() => pool.stats().zoneinfo.waiters > 0);
-    expect(coreOf(pool).closeHooks.size).toBe(1);
+    expect(attachmentOf(pool).closeHooks.size).toBe(1);
     expect(pool.stats().vmstat.alloc_fail).toBe(failed); // still inside its first attempt
     pool.close();
     // At once: close() aborts the wait, and the loop ends before the event loop turns again.
@@ -217,7 +217,7 @@ describe('fail_at_unmount: pool.close()', () => {
   it('fails at once on a pool already closed, and removes its hook when a loop ends', async () => {
     const pool = failingPool();
     await rejection(retryAlloc(pool, GFP.KERNEL, { maxRetries: 1 }));
-    expect(coreOf(pool).closeHooks.size).toBe(0);
+    expect(attachmentOf(pool).closeHooks.size).toBe(0);
     pool.close();
     await expect(retryAlloc(pool, GFP.KERNEL)).rejects.toMatchObject({ code: 'ERR_POOL_CLOSED' });
     expectCode(() => retryAllocSync(pool, GFP.KERNEL), 'ERR_POOL_CLOSED');
@@ -255,12 +255,12 @@ describe('success and errors that are not retried', () => {
   it('retryAllocSync on the main thread throws ERR_WOULD_BLOCK where it would sleep', () => {
     const pool = failingPool();
     expectCode(() => retryAllocSync(pool, GFP.KERNEL, { caller: 'main' }), 'ERR_WOULD_BLOCK', /main/);
-    expect(coreOf(pool).faults!.stats.injected).toBe(1);
+    expect(attachmentOf(pool).faults!.stats.injected).toBe(1);
     // It succeeds without sleeping when memory is there.
     pool.faultInject(null);
     const page = retryAllocSync(pool, GFP.KERNEL);
     pool.free(page);
-    expect(coreOf(pool).closeHooks.size).toBe(0);
+    expect(attachmentOf(pool).closeHooks.size).toBe(0);
     pool.close();
   });
 

@@ -7,10 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Pool } from '../../../src/index.js';
-import { heldReclaimFsLocks, mutexName, SharedMutex, THREAD_HOLDER_BASE } from '../../../src/lib/mutex.js';
+import { SharedMutex, THREAD_HOLDER_BASE } from '../../../src/lib/mutex/mutex.js';
+import { heldReclaimFsLocks, mutexName } from '../../../src/lib/mutex/held.js';
 import { native } from '../../../src/binding/native.js';
-import { coreOf } from '../../../src/mm/pool.js';
-import { runAsTask } from '../../../src/mm/task-table.js';
+import { attachmentOf } from '../../../src/mm/pool.js';
+import { runAsTask } from '../../../src/mm/task.js';
 import { expectCode } from '../../fixtures/expect.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
@@ -131,7 +132,7 @@ describe('locking on one thread', () => {
 describe('holders with a pool', () => {
   it("the holder is the running logical task, else the thread's task; only that task may unlock", async () => {
     const pool = Pool.create({ size: 16 * 4096 });
-    const core = coreOf(pool);
+    const core = attachmentOf(pool);
     const task = native.taskCreate(core.slot);
     expect(task).toBeGreaterThan(0);
     const m = new SharedMutex();
@@ -151,11 +152,11 @@ describe('holders with a pool', () => {
     const m = new SharedMutex();
     m.lockKillable(pool);
     m.unlock();
-    const { TF } = await import('../../../src/mm/task-table.js');
-    coreOf(pool).tasks.setFlags(pool.taskId, TF.VICTIM);
+    const { TASK_FLAG } = await import('../../../src/mm/task-table.js');
+    attachmentOf(pool).tasks.setFlags(pool.taskId, TASK_FLAG.VICTIM);
     m.lockKillable(pool); // the kernel's fast path takes an uncontended mutex regardless
     m.unlock();
-    coreOf(pool).tasks.clearFlags(pool.taskId, TF.VICTIM);
+    attachmentOf(pool).tasks.clearFlags(pool.taskId, TASK_FLAG.VICTIM);
     pool.close();
   });
 

@@ -7,9 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool } from '../../../src/index.js';
-import { SharedMutex, THREAD_HOLDER_BASE } from '../../../src/lib/mutex.js';
-import { coreOf } from '../../../src/mm/pool.js';
-import { T, TF } from '../../../src/mm/task-table.js';
+import { SharedMutex, THREAD_HOLDER_BASE } from '../../../src/lib/mutex/mutex.js';
+import { attachmentOf } from '../../../src/mm/pool.js';
+import { TASK_FLAG, TASK_WORD } from '../../../src/mm/task-table.js';
 import { eventually, TestWorker } from '../../fixtures/workers.js';
 
 const fixture = '../fixtures/mutex-worker.mjs';
@@ -83,7 +83,7 @@ describe('mutual exclusion', () => {
 describe('visibility in the task table', () => {
   it('a blocked worker shows BLOCKED_ON = mutex id and HOLDER = the holding task; both clear once it acquires', async () => {
     const pool = makePool();
-    const tasks = coreOf(pool).tasks;
+    const tasks = attachmentOf(pool).tasks;
     const m = new SharedMutex({ name: 'i_mutex' });
     const holder = spawn({ scenario: 'hold', mutex: m.handle, pool: pool.handle });
     const h = await holder.next();
@@ -93,16 +93,16 @@ describe('visibility in the task table', () => {
 
     const blocked = spawn({ scenario: 'block', mutex: m.handle, pool: pool.handle });
     const b = await blocked.next();
-    expect(await eventually(() => tasks.get(b.task, T.BLOCKED_ON) === m.id)).toBe(true);
-    expect(tasks.get(b.task, T.HOLDER)).toBe(h.task);
+    expect(await eventually(() => tasks.get(b.task, TASK_WORD.BLOCKED_ON) === m.id)).toBe(true);
+    expect(tasks.get(b.task, TASK_WORD.HOLDER)).toBe(h.task);
     expect(m.waiters).toBe(1);
     expect(m.holder).toBe(h.task);
 
     holder.post('release');
     const acquired = await blocked.next();
     expect(acquired).toMatchObject({ acquired: true, ownerDied: false, holder: b.task });
-    expect(tasks.get(b.task, T.BLOCKED_ON)).toBe(0);
-    expect(tasks.get(b.task, T.HOLDER)).toBe(0);
+    expect(tasks.get(b.task, TASK_WORD.BLOCKED_ON)).toBe(0);
+    expect(tasks.get(b.task, TASK_WORD.HOLDER)).toBe(0);
     expect(m.waiters).toBe(0);
     blocked.post('release');
     expect((await blocked.next()).released).toBe(true);
@@ -113,20 +113,20 @@ describe('visibility in the task table', () => {
 describe('OOM victims: lockKillable versus lock()', () => {
   it('lockKillable gives up with ERR_KILLED once its task is flagged VICTIM while it waits', async () => {
     const pool = makePool();
-    const tasks = coreOf(pool).tasks;
+    const tasks = attachmentOf(pool).tasks;
     const m = new SharedMutex({ name: 'mmap_lock' });
     const holder = spawn({ scenario: 'hold', mutex: m.handle, pool: pool.handle });
     await holder.next();
     const k = spawn({ scenario: 'killable', mutex: m.handle, pool: pool.handle });
     const { task } = await k.next();
-    expect(await eventually(() => tasks.get(task, T.BLOCKED_ON) === m.id)).toBe(true);
+    expect(await eventually(() => tasks.get(task, TASK_WORD.BLOCKED_ON) === m.id)).toBe(true);
     await sleep(30);
-    tasks.setFlags(task, TF.VICTIM);
+    tasks.setFlags(task, TASK_FLAG.VICTIM);
     const r = await k.next(5_000);
     expect(r).toMatchObject({ ok: false, code: 'ERR_KILLED', waitersAfter: 0, blockedOnAfter: 0 });
     expect(r.message).toMatch(/mmap_lock/);
     expect(m.holder).not.toBe(task);
-    tasks.clearFlags(task, TF.VICTIM);
+    tasks.clearFlags(task, TASK_FLAG.VICTIM);
   });
 
   it('a task that flags itself VICTIM (as the worker does) fails a contended lockKillable at once', async () => {
@@ -142,20 +142,20 @@ describe('OOM victims: lockKillable versus lock()', () => {
 
   it('lock() of a VICTIM does not give up (the TIF_MEMDIE deadlock) and gets the lock once it is released', async () => {
     const pool = makePool();
-    const tasks = coreOf(pool).tasks;
+    const tasks = attachmentOf(pool).tasks;
     const m = new SharedMutex({ name: 'i_rwsem' });
     const holder = spawn({ scenario: 'hold', mutex: m.handle, pool: pool.handle });
     await holder.next();
     const v = spawn({ scenario: 'block', mutex: m.handle, pool: pool.handle, selfVictim: true });
     const { task } = await v.next();
-    expect(tasks.flags(task) & TF.VICTIM).toBe(TF.VICTIM);
-    expect(await eventually(() => tasks.get(task, T.BLOCKED_ON) === m.id)).toBe(true);
+    expect(tasks.flags(task) & TASK_FLAG.VICTIM).toBe(TASK_FLAG.VICTIM);
+    expect(await eventually(() => tasks.get(task, TASK_WORD.BLOCKED_ON) === m.id)).toBe(true);
     // Still blocked well past many wait slices.
     let spoke = false;
     v.worker.on('message', () => (spoke = true));
     await sleep(300);
     expect(spoke).toBe(false);
-    expect(tasks.get(task, T.BLOCKED_ON)).toBe(m.id);
+    expect(tasks.get(task, TASK_WORD.BLOCKED_ON)).toBe(m.id);
     holder.post('release');
     expect(await v.next()).toMatchObject({ acquired: true, holder: task });
     v.post('release');
@@ -164,23 +164,23 @@ describe('OOM victims: lockKillable versus lock()', () => {
 
   it('a kill sent as the OOM killer sends it is not taken inside lock(): the victim dies only after the lock is released', async () => {
     const pool = makePool();
-    const tasks = coreOf(pool).tasks;
-    const ctl = coreOf(pool).ctl;
+    const tasks = attachmentOf(pool).tasks;
+    const ctl = attachmentOf(pool).ctl;
     const m = new SharedMutex({ name: 'i_rwsem' });
     const holder = spawn({ scenario: 'hold', mutex: m.handle, pool: pool.handle });
     await holder.next();
     const v = spawn({ scenario: 'block', mutex: m.handle, pool: pool.handle });
     const { task } = await v.next();
-    expect(await eventually(() => tasks.get(task, T.BLOCKED_ON) === m.id)).toBe(true);
+    expect(await eventually(() => tasks.get(task, TASK_WORD.BLOCKED_ON) === m.id)).toBe(true);
     // oom.ts #kill: VICTIM | SIGPENDING, then KILL_SEQ bumped and notified.
-    tasks.setFlags(task, TF.VICTIM | TF.SIGPENDING);
-    Atomics.add(ctl, tasks.wordOf(task, T.KILL_SEQ), 1);
-    Atomics.notify(ctl, tasks.wordOf(task, T.KILL_SEQ));
+    tasks.setFlags(task, TASK_FLAG.VICTIM | TASK_FLAG.SIGPENDING);
+    Atomics.add(ctl, tasks.wordOf(task, TASK_WORD.KILL_SEQ), 1);
+    Atomics.notify(ctl, tasks.wordOf(task, TASK_WORD.KILL_SEQ));
     let exited = false;
     void v.exit.then(() => (exited = true));
     await sleep(300);
     expect(exited).toBe(false); // stuck in an uninterruptible lock: the kill waits
-    expect(tasks.get(task, T.BLOCKED_ON)).toBe(m.id);
+    expect(tasks.get(task, TASK_WORD.BLOCKED_ON)).toBe(m.id);
     holder.post('release');
     // It gets the lock, then takes the kill on its event loop (a worker's default: exit).
     expect(await v.next()).toMatchObject({ acquired: true, holder: task });
@@ -238,13 +238,13 @@ describe('the main thread', () => {
     expect(() => m.lock()).toThrow(expect.objectContaining({ code: 'ERR_WOULD_BLOCK' }));
     let got = false;
     const p = m.lockAsync(pool).then(() => (got = true));
-    expect(await eventually(() => coreOf(pool).tasks.get(pool.taskId, T.BLOCKED_ON) === m.id)).toBe(true);
-    expect(coreOf(pool).tasks.get(pool.taskId, T.HOLDER)).toBe(h.task);
+    expect(await eventually(() => attachmentOf(pool).tasks.get(pool.taskId, TASK_WORD.BLOCKED_ON) === m.id)).toBe(true);
+    expect(attachmentOf(pool).tasks.get(pool.taskId, TASK_WORD.HOLDER)).toBe(h.task);
     expect(got).toBe(false);
     holder.post('release');
     await p;
     expect(m.holder).toBe(pool.taskId);
-    expect(coreOf(pool).tasks.get(pool.taskId, T.BLOCKED_ON)).toBe(0);
+    expect(attachmentOf(pool).tasks.get(pool.taskId, TASK_WORD.BLOCKED_ON)).toBe(0);
     m.unlock();
   });
 });

@@ -7,13 +7,13 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { GFP, Mempool, Pool } from '../../../src/index.js';
 import { takeAll } from '../../fixtures/pool.js';
-import { lockHolder, setLockTestPause } from '../../../src/mm/task-table.js';
+import { lockHolder, setLockTestPause } from '../../../src/mm/task-lock.js';
 import { until } from '../../fixtures/workers.js';
 
 describe('mempool', () => {
   it('tries the pool without reclaim, then the reserve, then the full mask; null for callers that cannot sleep', () => {
     const pool = Pool.create({ size: 256 * 4096, watermarks: { min: 8, low: 16, high: 24 }, pcp: false });
-    const mp = pool.mempool({ minNr: 4 });
+    const mp = Mempool.create(pool, { minNr: 4 });
     expect(mp.stats().currNr).toBe(4);
     // Memory is free: the reserve is not touched.
     const a = mp.alloc(GFP.KERNEL)!;
@@ -92,7 +92,7 @@ describe('mempool', () => {
 
   it('free() racing destroy(): no lock is left held and the element goes back to the pool', () => {
     const pool = Pool.create({ size: 64 * 4096, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
-    const mp = pool.mempool({ minNr: 4 });
+    const mp = Mempool.create(pool, { minNr: 4 });
     const hog = takeAll(pool, GFP.NOWAIT | GFP.HIGH | GFP.MEMALLOC);
     const element = mp.alloc(GFP.KERNEL)!;
     expect(mp.stats().currNr).toBe(3);

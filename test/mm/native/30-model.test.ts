@@ -22,7 +22,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GFP, type Page, PAGE_SIZE, Pool, type PoolOptions } from '../../../src/index.js';
 import { native, STAT } from '../../../src/binding/native.js';
-import { coreOf } from '../../../src/mm/pool.js';
+import { attachmentOf } from '../../../src/mm/pool.js';
 import { expectCode } from '../../fixtures/expect.js';
 
 const TOTAL = 64;
@@ -168,7 +168,7 @@ function checkState(m: Model, r: Real): Counts {
     () => `free ${s.freePages} + cached ${s.cachedPages} + allocated ${s.allocatedPages} != ${TOTAL}`,
   );
   assert(inBuddy === s.freePages, () => `buddyinfo holds ${inBuddy} pages, free is ${s.freePages}`);
-  const cache = coreOf(r.pool).pcp?.count ?? 0;
+  const cache = attachmentOf(r.pool).pcp?.count ?? 0;
   assert(s.cachedPages === cache, () => `stats say ${s.cachedPages} cached, the page cache holds ${cache}`);
   assert(s.allocatedPages === live, () => `allocated ${s.allocatedPages} != ${live} pages in live blocks`);
   assert(s.threadPages === s.allocatedPages, () => `thread holds ${s.threadPages}, allocated ${s.allocatedPages}`);

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GFP, type Mempool, type Page, PageCache, Pool, type Reservation } from '../../../src/index.js';
+import { GFP, Mempool, type Page, PageCache, Pool, type Reservation } from '../../../src/index.js';
 
 const TOTAL = 96;
 const RUNS = Number(process.env.NOFAIL_MODEL_API_RUNS ?? 2500);
@@ -210,7 +210,7 @@ function sequence(cmds: Iterable<Cmd>): void {
   const pool = Pool.create({ size: TOTAL * 4096, maxOrder: 4, watermarks: { min: 6, low: 10, high: 14 }, pcp: { batch: 4, high: 8 } });
   const w: World = {
     pool,
-    mp: pool.mempool({ minNr: 2 }),
+    mp: Mempool.create(pool, { minNr: 2 }),
     pc: run % 8 === 0 ? new PageCache(pool, { file: join(dir, `f${run % 32}`) }) : null,
     live: [],
     freed: [],

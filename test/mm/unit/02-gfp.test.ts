@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgTypeError, InvalidGfpError } from '../../../src/errors.js';
-import { formatGfp, GFP, GFP_KNOWN_MASK, gfpAllowsBlocking, gfpToAllocFlags, validateGfp } from '../../../src/mm/gfp.js';
+import { formatGfp, GFP, GFP_KNOWN_MASK, gfpToAllocFlags, validateGfp } from '../../../src/mm/gfp.js';
 import { ALLOC } from '../../../src/binding/native.js';
 
 describe('GFP flags', () => {
@@ -52,14 +52,6 @@ describe('GFP flags', () => {
     const kernelBits = GFP_KNOWN_MASK & ~GFP.RESERVE;
     expect(GFP.RESERVE > kernelBits).toBe(true);
     expect(GFP.RESERVE & kernelBits).toBe(0);
-  });
-
-  it('only DIRECT_RECLAIM allows blocking', () => {
-    expect(gfpAllowsBlocking(GFP.KERNEL)).toBe(true);
-    expect(gfpAllowsBlocking(GFP.NOIO)).toBe(true);
-    expect(gfpAllowsBlocking(GFP.ATOMIC)).toBe(false);
-    expect(gfpAllowsBlocking(GFP.NOWAIT)).toBe(false);
-    expect(gfpAllowsBlocking(GFP.KSWAPD_RECLAIM)).toBe(false);
   });
 });
 

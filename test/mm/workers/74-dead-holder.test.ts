@@ -16,8 +16,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { GFP, Mempool, Pool } from '../../../src/index.js';
 import { PSI_BYTE_OFFSET } from '../../../src/binding/control.js';
-import { coreOf } from '../../../src/mm/pool.js';
-import { lockHolder } from '../../../src/mm/task-table.js';
+import { attachmentOf } from '../../../src/mm/pool.js';
+import { lockHolder } from '../../../src/mm/task-lock.js';
 import { takeAll } from '../../fixtures/pool.js';
 import { TestWorker, until } from '../../fixtures/workers.js';
 
@@ -60,7 +60,7 @@ async function terminateAt(w: TestWorker): Promise<number> {
 describe('a worker terminated inside a task lock', () => {
   it('PSI lock: the main thread takes it over at once, and never spins long on a live holder', async () => {
     const pool = Pool.create({ size: 64 * 4096, pcp: false });
-    const psi = coreOf(pool).psi;
+    const psi = attachmentOf(pool).psi;
     const lockWord = () => Atomics.load(new Int32Array(pool.handle.control), PSI_BYTE_OFFSET / 4);
     let baseline = 0;
     for (let i = 0; i < 5; i++) {
@@ -182,7 +182,7 @@ describe('a worker terminated inside a task lock', () => {
     const { pool, mine, killAfter } = await oomPool();
     const baseline = await killAfter(nowMs());
     const dead = await pausedHolder({ handle: pool.handle, scenario: 'oom' });
-    expect(lockHolder(Atomics.load(coreOf(pool).ctl, 20))).toBe(dead.task);
+    expect(lockHolder(Atomics.load(attachmentOf(pool).ctl, 20))).toBe(dead.task);
     const exitAt = await terminateAt(dead.w);
     expect(await killAfter(exitAt)).toBeLessThan(bound(baseline));
     pool.freeBulk(mine);

@@ -4,7 +4,7 @@
  * can say why a victim does not exit: it is blocked on a lock that an
  * allocating task holds (the 2015 TIF_MEMDIE deadlock, kernel-mm.md §6.5).
  *
- * The lock word (M.STATE) holds the holder's id, 0 when free — as a robust
+ * The lock word (MUTEX_WORD.STATE) holds the holder's id, 0 when free — as a robust
  * futex holds its owner's TID — so who holds it is never out of date.
  * Holder ids:
  *   - with a pool: the caller's task in that pool — the logical task
@@ -58,44 +58,47 @@
  * store of unlock() and acquired by the next locker's compareExchange.
  */
 import { isMainThread, threadId } from 'node:worker_threads';
-import { DeadlockError, InvalidArgTypeError, KilledError, NotHolderError, PoolClosedError, WouldBlockError } from '../errors.js';
+import { DeadlockError, InvalidArgTypeError, KilledError, NotHolderError, PoolClosedError, WouldBlockError } from '../../errors.js';
+import type { Pool } from '../../mm/index.js';
+import { canBlock, currentTaskId, internals, type PoolInternals, TASK_FLAG } from '../../mm/internal.js';
+import { forgetHeld, heldRecord, isHeld, recordHeld, rememberName } from './held.js';
+import { initMutexWords, MUTEX_FLAG, MUTEX_WORD, mutexWords, sharedName } from './layout.js';
 
-export { DeadlockError, NotHolderError };
-import type { PoolCore } from '../mm/attachment.js';
-import { native } from '../binding/native.js';
-import { coreOf, type Pool } from '../mm/pool.js';
-import { currentTaskId } from '../mm/task-table.js';
-import { canBlock } from '../mm/wait.js';
-import {
-  THREAD_HOLDER_BASE,
-  M,
-  NAME_BYTE,
-  NAME_MAX,
-  MUTEX_BYTES,
-  MUTEX_MAGIC,
-  FLAG_RECLAIM_FS,
-  FLAG_OWNER_DIED,
-  SPIN,
-  SLICE_MS,
-  ASYNC_SLICE_MS,
-  KILL_FLAGS,
-  type LockAsyncOptions,
-  type SharedMutexHandle,
-  type SharedMutexOptions,
-  type Entry,
-  heldHere,
-  registry,
-  unregister,
-  mutexName,
-  heldReclaimFsLocks,
-  isHeld,
-  encoder,
-  decoder,
-  truncateUtf8,
-} from './mutex-state.js';
+/** Holder id of a caller that passed no pool: its threadId plus this. */
+export const THREAD_HOLDER_BASE = 100_000;
+/** Spin iterations before a sync waiter sleeps: a holder on another core often unlocks within microseconds. */
+const SPIN = 100;
+/** Longest single Atomics.wait of a sync waiter before it rechecks the holder. */
+const SLICE_MS = 5;
+/** Longest single Atomics.waitAsync of an async waiter before it rechecks the holder. */
+const ASYNC_SLICE_MS = 20;
+/** Task flags that make a killable wait give up: chosen as an OOM victim (TIF_MEMDIE), or killed. */
+const KILL_FLAGS = TASK_FLAG.VICTIM | TASK_FLAG.KILLED;
 
-export { heldReclaimFsLocks, mutexName, THREAD_HOLDER_BASE };
-export type { LockAsyncOptions, SharedMutexHandle, SharedMutexOptions };
+export interface SharedMutexOptions {
+  /** For reports; default `mutex-<id in hex>`. At most 96 bytes of it are shared with other threads. */
+  name?: string;
+  /** A lock that filesystem reclaim could need (the kernel's fs_reclaim lockdep annotation). */
+  reclaimFs?: boolean;
+}
+
+/** Structured-clonable: send it to a worker and `SharedMutex.attach()` it there. */
+export interface SharedMutexHandle {
+  readonly sab: SharedArrayBuffer;
+  readonly id: number;
+  readonly name: string;
+  readonly reclaimFs: boolean;
+}
+
+export interface LockAsyncOptions {
+  /** Stop waiting: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Give up like lockKillable() when the caller's task is chosen as an OOM victim. */
+  killable?: boolean;
+}
+
+/** The public method a lock went through (Error.captureStackTrace's constructorOpt). */
+type Entry = (...args: never[]) => unknown;
 
 /** SharedMutex.attach() hands the constructor existing words through this. */
 let attaching: { words: Int32Array; id: number; name: string; reclaimFs: boolean } | null = null;
@@ -138,16 +141,10 @@ export class SharedMutex {
     if (reclaimFs !== undefined && typeof reclaimFs !== 'boolean') {
       throw new InvalidArgTypeError(`options.reclaimFs must be a boolean; received ${typeof reclaimFs}`);
     }
-    const sab = new SharedArrayBuffer(MUTEX_BYTES);
-    const words = new Int32Array(sab);
     const id = randomId();
     const fullName = name ?? `mutex-${(id >>> 0).toString(16)}`;
-    const bytes = truncateUtf8(encoder.encode(fullName), NAME_MAX);
-    new Uint8Array(sab, NAME_BYTE, NAME_MAX).set(bytes);
-    Atomics.store(words, M.NAME_LEN, bytes.length);
-    Atomics.store(words, M.ID, id);
-    Atomics.store(words, M.FLAGS, reclaimFs ? FLAG_RECLAIM_FS : 0);
-    Atomics.store(words, M.MAGIC, MUTEX_MAGIC);
+    const words = initMutexWords(id, fullName, reclaimFs === true);
+    const sab = words.buffer as SharedArrayBuffer;
     this.#words = words;
     this.id = id;
     this.name = fullName;
@@ -161,21 +158,15 @@ export class SharedMutex {
     if (handle === null || typeof handle !== 'object' || !(handle.sab instanceof SharedArrayBuffer)) {
       throw new InvalidArgTypeError('handle must be a mutex handle { sab, ... } from mutex.handle');
     }
-    const sab = handle.sab;
-    if (sab.byteLength < MUTEX_BYTES || Atomics.load(new Int32Array(sab), M.MAGIC) !== MUTEX_MAGIC) {
-      throw new InvalidArgTypeError('handle.sab is not a SharedMutex');
-    }
-    const words = new Int32Array(sab, 0, MUTEX_BYTES / 4);
-    const id = Atomics.load(words, M.ID);
+    const words = mutexWords(handle.sab);
+    if (words === null) throw new InvalidArgTypeError('handle.sab is not a SharedMutex');
+    const id = Atomics.load(words, MUTEX_WORD.ID);
     if (handle.id !== undefined && handle.id !== id) {
       throw new InvalidArgTypeError(`handle.id ${String(handle.id)} does not match the mutex's id ${id}`);
     }
     // The full name travels in the handle; the shared words keep its first NAME_MAX bytes.
-    const name =
-      typeof handle.name === 'string'
-        ? handle.name
-        : decoder.decode(new Uint8Array(sab, NAME_BYTE, Atomics.load(words, M.NAME_LEN)).slice());
-    const reclaimFs = (Atomics.load(words, M.FLAGS) & FLAG_RECLAIM_FS) !== 0;
+    const name = typeof handle.name === 'string' ? handle.name : sharedName(words);
+    const reclaimFs = (Atomics.load(words, MUTEX_WORD.FLAGS) & MUTEX_FLAG.RECLAIM_FS) !== 0;
     attaching = { words, id, name, reclaimFs };
     return new SharedMutex();
   }
@@ -187,22 +178,22 @@ export class SharedMutex {
 
   /** The holder's id (a task id, or threadId + 100000 for callers without a pool); 0 when free. */
   get holder(): number {
-    return Atomics.load(this.#words, M.STATE);
+    return Atomics.load(this.#words, MUTEX_WORD.STATE);
   }
 
   /** Callers waiting for the lock right now, on every thread. */
   get waiters(): number {
-    return Atomics.load(this.#words, M.WAITERS);
+    return Atomics.load(this.#words, MUTEX_WORD.WAITERS);
   }
 
   /** True from an acquisition that took the lock over from a dead holder until it is unlocked (EOWNERDEAD). */
   get ownerDied(): boolean {
-    return (Atomics.load(this.#words, M.FLAGS) & FLAG_OWNER_DIED) !== 0;
+    return (Atomics.load(this.#words, MUTEX_WORD.FLAGS) & MUTEX_FLAG.OWNER_DIED) !== 0;
   }
 
   /** True if this thread (any of its tasks) holds the lock. */
   get heldByThisThread(): boolean {
-    const h = heldHere.get(this.id);
+    const h = heldRecord(this.id);
     return h !== undefined && isHeld(h);
   }
 
@@ -220,7 +211,7 @@ export class SharedMutex {
   tryLock(pool?: Pool): boolean {
     const { me, core } = this.#caller(pool);
     if (this.#tryAcquire(me, pool, this.tryLock)) return true;
-    const h = Atomics.load(this.#words, M.STATE);
+    const h = Atomics.load(this.#words, MUTEX_WORD.STATE);
     return h !== 0 && this.#takeOver(core, pool, h, me, this.tryLock);
   }
 
@@ -239,12 +230,12 @@ export class SharedMutex {
     const entry = this.lockAsync;
     if (this.#tryAcquire(me, pool, entry)) return;
     const w = this.#words;
-    Atomics.add(w, M.WAITERS, 1);
+    Atomics.add(w, MUTEX_WORD.WAITERS, 1);
     let recorded = -1;
     try {
       for (;;) {
         signal?.throwIfAborted();
-        const h = Atomics.load(w, M.STATE);
+        const h = Atomics.load(w, MUTEX_WORD.STATE);
         if (h === 0) {
           if (this.#tryAcquire(me, pool, entry)) return;
           continue;
@@ -255,11 +246,11 @@ export class SharedMutex {
           core.tasks.blockedOn(me, this.id, h);
           recorded = h;
         }
-        const r = Atomics.waitAsync(w, M.STATE, h, ASYNC_SLICE_MS);
+        const r = Atomics.waitAsync(w, MUTEX_WORD.STATE, h, ASYNC_SLICE_MS);
         if (r.async) await untilWokenOrAborted(r.value, signal);
       }
     } finally {
-      Atomics.sub(w, M.WAITERS, 1);
+      Atomics.sub(w, MUTEX_WORD.WAITERS, 1);
       if (recorded !== -1 && core !== null) core.tasks.blockedOn(me, 0, 0);
     }
   }
@@ -270,24 +261,24 @@ export class SharedMutex {
    */
   unlock(): void {
     const w = this.#words;
-    const h = heldHere.get(this.id);
+    const h = heldRecord(this.id);
     if (h === undefined || !isHeld(h)) {
-      if (h !== undefined) heldHere.delete(this.id);
+      if (h !== undefined) forgetHeld(this.id);
       throw new NotHolderError(
-        `${this.name}: unlock by a thread that does not hold it (holder ${Atomics.load(w, M.STATE) || 'none'})`,
+        `${this.name}: unlock by a thread that does not hold it (holder ${Atomics.load(w, MUTEX_WORD.STATE) || 'none'})`,
       );
     }
     if (h.pool !== undefined) {
-      const caller = currentTaskId() || coreOf(h.pool).taskId;
+      const caller = currentTaskId() || internals(h.pool).taskId;
       if (caller !== h.holder) {
         throw new NotHolderError(`${this.name}: unlock by task ${caller}; task ${h.holder} holds it`);
       }
     }
-    heldHere.delete(this.id);
-    Atomics.and(w, M.FLAGS, ~FLAG_OWNER_DIED);
-    Atomics.store(w, M.STATE, 0);
+    forgetHeld(this.id);
+    Atomics.and(w, MUTEX_WORD.FLAGS, ~MUTEX_FLAG.OWNER_DIED);
+    Atomics.store(w, MUTEX_WORD.STATE, 0);
     // Pairs with the waiter's WAITERS add and STATE reload (file comment).
-    if (Atomics.load(w, M.WAITERS) > 0) Atomics.notify(w, M.STATE, 1);
+    if (Atomics.load(w, MUTEX_WORD.WAITERS) > 0) Atomics.notify(w, MUTEX_WORD.STATE, 1);
   }
 
   /** lock(); fn(); unlock() — even if fn throws. */
@@ -315,26 +306,23 @@ export class SharedMutex {
   // --- internals -------------------------------------------------------------
 
   #register(): void {
-    const e = registry.get(this.id);
-    if (e === undefined) registry.set(this.id, { name: this.name, refs: 1 });
-    else e.refs++;
-    unregister.register(this, this.id);
+    rememberName(this, this.id, this.name);
   }
 
-  /** The caller's holder id, and the pool's core when a pool was given (binding the mutex to it). */
-  #caller(pool: Pool | undefined): { me: number; core: PoolCore | null } {
+  /** The caller's holder id, and the pool's internals when a pool was given (binding the mutex to it). */
+  #caller(pool: Pool | undefined): { me: number; core: PoolInternals | null } {
     if (pool === undefined) return { me: threadId + THREAD_HOLDER_BASE, core: null };
-    let core: PoolCore;
+    let core: PoolInternals;
     try {
-      core = coreOf(pool);
+      core = internals(pool);
     } catch {
       throw new InvalidArgTypeError('pool must be a Pool');
     }
     if (core.closed) throw new PoolClosedError();
-    const bound = Atomics.compareExchange(this.#words, M.POOL, 0, core.id);
-    if (bound !== 0 && bound !== core.id) {
+    const bound = Atomics.compareExchange(this.#words, MUTEX_WORD.POOL, 0, core.poolId);
+    if (bound !== 0 && bound !== core.poolId) {
       throw new InvalidArgTypeError(
-        `pool: ${this.name} is used with pool ${bound}, not pool ${core.id}; a mutex's holders are tasks of one pool`,
+        `pool: ${this.name} is used with pool ${bound}, not pool ${core.poolId}; a mutex's holders are tasks of one pool`,
       );
     }
     return { me: currentTaskId() || core.taskId, core };
@@ -343,23 +331,23 @@ export class SharedMutex {
   // `entry` is the public method called: the recorded stack of a reclaimFs
   // lock starts at its caller.
   #tryAcquire(me: number, pool: Pool | undefined, entry: Entry): boolean {
-    if (Atomics.compareExchange(this.#words, M.STATE, 0, me) !== 0) return false;
+    if (Atomics.compareExchange(this.#words, MUTEX_WORD.STATE, 0, me) !== 0) return false;
     this.#acquired(me, pool, entry);
     return true;
   }
 
   /** A dead holder's lock, taken over by `me` (robust futex): true if it did. */
-  #takeOver(core: PoolCore | null, pool: Pool | undefined, h: number, me: number, entry: Entry): boolean {
+  #takeOver(core: PoolInternals | null, pool: Pool | undefined, h: number, me: number, entry: Entry): boolean {
     if (core === null || h >= THREAD_HOLDER_BASE || core.closed) return false;
-    if (native.taskLive(core.slot, h)) return false;
-    if (Atomics.compareExchange(this.#words, M.STATE, h, me) !== h) return false;
-    Atomics.or(this.#words, M.FLAGS, FLAG_OWNER_DIED);
+    if (core.taskLive(h)) return false;
+    if (Atomics.compareExchange(this.#words, MUTEX_WORD.STATE, h, me) !== h) return false;
+    Atomics.or(this.#words, MUTEX_WORD.FLAGS, MUTEX_FLAG.OWNER_DIED);
     this.#acquired(me, pool, entry);
     return true;
   }
 
   #acquired(me: number, pool: Pool | undefined, entry: Entry): void {
-    const seq = Atomics.add(this.#words, M.SEQ, 1) + 1;
+    const seq = Atomics.add(this.#words, MUTEX_WORD.SEQ, 1) + 1;
     let where: { stack?: string } | null = null;
     if (this.reclaimFs) {
       // captureStackTrace records the frames now and formats them only when
@@ -367,10 +355,10 @@ export class SharedMutex {
       where = {};
       Error.captureStackTrace(where, entry);
     }
-    heldHere.set(this.id, { words: this.#words, id: this.id, name: this.name, holder: me, seq, pool, where });
+    recordHeld({ words: this.#words, id: this.id, name: this.name, holder: me, seq, pool, where });
   }
 
-  #checkKilled(core: PoolCore | null, me: number): void {
+  #checkKilled(core: PoolInternals | null, me: number): void {
     if (core !== null && core.tasks.flags(me) & KILL_FLAGS) {
       throw new KilledError(`${this.name}: task ${me} was chosen as an OOM victim while waiting for the lock`);
     }
@@ -385,17 +373,17 @@ export class SharedMutex {
     }
     if (!(core !== null ? canBlock(core) : !isMainThread)) {
       throw new WouldBlockError(
-        `${this.name} is held by ${Atomics.load(w, M.STATE)}; a sync lock on the main thread would block the event loop: use lockAsync()`,
+        `${this.name} is held by ${Atomics.load(w, MUTEX_WORD.STATE)}; a sync lock on the main thread would block the event loop: use lockAsync()`,
       );
     }
     for (let i = 0; i < SPIN; i++) {
-      if (Atomics.load(w, M.STATE) === 0 && this.#tryAcquire(me, pool, entry)) return;
+      if (Atomics.load(w, MUTEX_WORD.STATE) === 0 && this.#tryAcquire(me, pool, entry)) return;
     }
-    Atomics.add(w, M.WAITERS, 1);
+    Atomics.add(w, MUTEX_WORD.WAITERS, 1);
     let recorded = -1;
     try {
       for (;;) {
-        const h = Atomics.load(w, M.STATE);
+        const h = Atomics.load(w, MUTEX_WORD.STATE);
         if (h === 0) {
           if (this.#tryAcquire(me, pool, entry)) return;
           continue;
@@ -407,14 +395,12 @@ export class SharedMutex {
           recorded = h;
         }
         // Answer other threads' reclaim requests, but take no OOM kill here
-        // (core.serviceRequests() would): an uninterruptible sleep does not
+        // (serviceRequests() would): an uninterruptible sleep does not
         // handle signals, and lockKillable() gives up by throwing instead.
-        if (Atomics.wait(w, M.STATE, h, SLICE_MS) === 'timed-out' && core !== null && !core.closed) {
-          core.reclaim.serviceRequests();
-        }
+        if (Atomics.wait(w, MUTEX_WORD.STATE, h, SLICE_MS) === 'timed-out' && core !== null) core.serviceReclaimRequests();
       }
     } finally {
-      Atomics.sub(w, M.WAITERS, 1);
+      Atomics.sub(w, MUTEX_WORD.WAITERS, 1);
       if (recorded !== -1 && core !== null) core.tasks.blockedOn(me, 0, 0);
     }
   }
