@@ -5,13 +5,13 @@
  * a message. Every access is an Atomics operation; times are whole
  * milliseconds since the run's origin (clock()).
  *
- * Layout: G_WORDS global words, then SLOT_WORDS words per worker slot.
+ * Layout: BOARD_WORDS words of the run (BOARD_WORD), then SLOT_WORDS words (SLOT_WORD) per worker slot.
  * A slot belongs to one worker index; a respawned worker (a new
  * generation) keeps adding to the same slot.
  */
 
 /** Global words. */
-export const G = {
+export const BOARD_WORD = {
   /** 1 once the main thread asks the workers to stop. */
   STOP: 0,
   /** 1 while the filesystem is read-only (ext4's errors=remount-ro). */
@@ -23,10 +23,10 @@ export const G = {
   /** ms + 1 when the run started (the workers' schedules count from it); 0 before. */
   START: 4,
 } as const;
-const G_WORDS = 8;
+const BOARD_WORDS = 8;
 
 /** Per-worker words. */
-export const W = {
+export const SLOT_WORD = {
   ISSUED: 0,
   /** Operations that did their work. */
   OK: 1,
@@ -62,19 +62,19 @@ export const W = {
 } as const;
 const SLOT_WORDS = 20;
 
-export type BoardSlot = Record<keyof typeof W, number>;
+export type BoardSlot = Record<keyof typeof SLOT_WORD, number>;
 
 export class Board {
   readonly sab: SharedArrayBuffer;
   readonly #w: Int32Array;
 
   constructor(sabOrSlots: SharedArrayBuffer | number) {
-    this.sab = typeof sabOrSlots === 'number' ? new SharedArrayBuffer(4 * (G_WORDS + SLOT_WORDS * sabOrSlots)) : sabOrSlots;
+    this.sab = typeof sabOrSlots === 'number' ? new SharedArrayBuffer(4 * (BOARD_WORDS + SLOT_WORDS * sabOrSlots)) : sabOrSlots;
     this.#w = new Int32Array(this.sab);
   }
 
   get slots(): number {
-    return (this.#w.length - G_WORDS) / SLOT_WORDS;
+    return (this.#w.length - BOARD_WORDS) / SLOT_WORDS;
   }
 
   g(word: number): number {
@@ -104,34 +104,34 @@ export class Board {
   }
 
   get(slot: number, word: number): number {
-    return Atomics.load(this.#w, G_WORDS + slot * SLOT_WORDS + word);
+    return Atomics.load(this.#w, BOARD_WORDS + slot * SLOT_WORDS + word);
   }
 
   set(slot: number, word: number, v: number): void {
-    Atomics.store(this.#w, G_WORDS + slot * SLOT_WORDS + word, v);
+    Atomics.store(this.#w, BOARD_WORDS + slot * SLOT_WORDS + word, v);
   }
 
   add(slot: number, word: number, n = 1): void {
-    Atomics.add(this.#w, G_WORDS + slot * SLOT_WORDS + word, n);
+    Atomics.add(this.#w, BOARD_WORDS + slot * SLOT_WORDS + word, n);
   }
 
   /** HELD += n, keeping HELD_PEAK. */
   hold(slot: number, n: number): void {
-    const i = G_WORDS + slot * SLOT_WORDS;
-    const v = Atomics.add(this.#w, i + W.HELD, n) + n;
-    if (v > Atomics.load(this.#w, i + W.HELD_PEAK)) Atomics.store(this.#w, i + W.HELD_PEAK, v);
+    const i = BOARD_WORDS + slot * SLOT_WORDS;
+    const v = Atomics.add(this.#w, i + SLOT_WORD.HELD, n) + n;
+    if (v > Atomics.load(this.#w, i + SLOT_WORD.HELD_PEAK)) Atomics.store(this.#w, i + SLOT_WORD.HELD_PEAK, v);
   }
 
   /** HELD = v, keeping HELD_PEAK. */
   setHeld(slot: number, v: number): void {
-    const i = G_WORDS + slot * SLOT_WORDS;
-    Atomics.store(this.#w, i + W.HELD, v);
-    if (v > Atomics.load(this.#w, i + W.HELD_PEAK)) Atomics.store(this.#w, i + W.HELD_PEAK, v);
+    const i = BOARD_WORDS + slot * SLOT_WORDS;
+    Atomics.store(this.#w, i + SLOT_WORD.HELD, v);
+    if (v > Atomics.load(this.#w, i + SLOT_WORD.HELD_PEAK)) Atomics.store(this.#w, i + SLOT_WORD.HELD_PEAK, v);
   }
 
   read(slot: number): BoardSlot {
     const out = {} as BoardSlot;
-    for (const [k, v] of Object.entries(W)) out[k as keyof typeof W] = this.get(slot, v);
+    for (const [k, v] of Object.entries(SLOT_WORD)) out[k as keyof typeof SLOT_WORD] = this.get(slot, v);
     return out;
   }
 }

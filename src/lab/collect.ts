@@ -6,7 +6,7 @@
 import type { RecordableHistogram } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import { type PoolOptions, type PoolStats, type Warning } from '../index.js';
-import { type Board, G, W } from './board.js';
+import { BOARD_WORD, SLOT_WORD, type Board } from './board.js';
 import type { LabOptions, Shape, Workload } from './config.js';
 import { type LatencySummary, newHistogram, recordCorrected, summarize } from './latency.js';
 import { DIGEST_FIRST_OPS } from './plan.js';
@@ -211,29 +211,29 @@ function workloadStats(r: RunRecord, w: Workload, allAlloc: RecordableHistogram)
       recordCorrected(alloc, ms * 1000, interval * 1000);
       if (ms >= STALL_MS) stalls++;
     }
-    digest = fnv1a(digest, r.board.get(rec.slot, W.DIGEST) >>> 0);
-    firstDigest = fnv1a(firstDigest, r.board.get(rec.slot, W.DIGEST_FIRST) >>> 0);
+    digest = fnv1a(digest, r.board.get(rec.slot, SLOT_WORD.DIGEST) >>> 0);
+    firstDigest = fnv1a(firstDigest, r.board.get(rec.slot, SLOT_WORD.DIGEST_FIRST) >>> 0);
   }
   allAlloc.add(alloc);
   const get = (word: number) => sum(recs.map((s) => r.board.get(s.slot, word)));
   return {
     workers: recs.length,
-    issued: get(W.ISSUED),
-    ok: get(W.OK),
-    failed: get(W.FAILED),
-    refused: get(W.REFUSED),
-    allocs: get(W.ALLOCS),
-    allocFails: get(W.ALLOC_FAILS),
-    stalls: get(W.STALLS) + stalls,
-    kills: get(W.KILLS),
-    heldPeak: Math.max(0, ...recs.map((s) => r.board.get(s.slot, W.HELD_PEAK))),
+    issued: get(SLOT_WORD.ISSUED),
+    ok: get(SLOT_WORD.OK),
+    failed: get(SLOT_WORD.FAILED),
+    refused: get(SLOT_WORD.REFUSED),
+    allocs: get(SLOT_WORD.ALLOCS),
+    allocFails: get(SLOT_WORD.ALLOC_FAILS),
+    stalls: get(SLOT_WORD.STALLS) + stalls,
+    kills: get(SLOT_WORD.KILLS),
+    heldPeak: Math.max(0, ...recs.map((s) => r.board.get(s.slot, SLOT_WORD.HELD_PEAK))),
     digest: digest.toString(16).padStart(8, '0'),
-    firstOps: Math.min(DIGEST_FIRST_OPS, ...recs.map((s) => r.board.get(s.slot, W.ISSUED))),
+    firstOps: Math.min(DIGEST_FIRST_OPS, ...recs.map((s) => r.board.get(s.slot, SLOT_WORD.ISSUED))),
     firstDigest: firstDigest.toString(16).padStart(8, '0'),
     alloc: summarize(alloc),
     op: summarize(op),
     opPlentiful: summarize(opPlentiful),
-    idlePus: get(W.IDLE_PUS),
+    idlePus: get(SLOT_WORD.IDLE_PUS),
   };
 }
 
@@ -273,7 +273,7 @@ export function collect(r: RunRecord): PolicyResult {
     txCommitted: fs?.ok ?? 0,
     txFailed: fs?.failed ?? 0,
     txRefused: fs?.refused ?? 0,
-    readOnlyFlips: r.board.g(G.RO_FLIPS),
+    readOnlyFlips: r.board.g(BOARD_WORD.RO_FLIPS),
     alloc: summarize(allAlloc),
     tx: fs?.op ?? summarize(newHistogram()),
     txPlentiful: fs?.opPlentiful ?? summarize(newHistogram()),

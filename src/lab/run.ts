@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Pool, SharedMutex, onWarning, type PoolOptions, type PoolStats, type Warning } from '../index.js';
-import { Board, G, now, since, W } from './board.js';
+import { Board, BOARD_WORD, now, since, SLOT_WORD } from './board.js';
 import { assignWorkloads, type LabOptions, type Shape, type Workload } from './config.js';
 import { collect, type PolicyResult, type Sample, type SlotRecord } from './collect.js';
 import type { Policy } from './policies/index.js';
@@ -111,8 +111,8 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
     const worker = new Worker(WORKER_URL, { workerData: init, stdout: false, stderr: false });
     rec.worker = worker;
     threadIds.add(worker.threadId);
-    board.set(rec.slot, W.ALIVE, 1);
-    board.set(rec.slot, W.GEN, gen);
+    board.set(rec.slot, SLOT_WORD.ALIVE, 1);
+    board.set(rec.slot, SLOT_WORD.GEN, gen);
     rec.hist[gen] = null;
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') {
@@ -134,7 +134,7 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
     });
     worker.on('exit', () => {
       if (rec.worker === worker) rec.worker = null;
-      board.set(rec.slot, W.ALIVE, 0);
+      board.set(rec.slot, SLOT_WORD.ALIVE, 0);
       if (!stopping) rec.exits.push(since(origin) - startAt);
       const kill = rec.kills.find((k) => k.gen === gen);
       if (kill === undefined || stopping) return;
@@ -143,7 +143,7 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
       // A supervisor restarts what the OOM killer took, after a pause.
       const t = setTimeout(() => {
         timers.delete(t);
-        if (!stopping) spawn(rec, board.get(rec.slot, W.ISSUED));
+        if (!stopping) spawn(rec, board.get(rec.slot, SLOT_WORD.ISSUED));
       }, shape.hog.respawnMs);
       timers.add(t);
     });
@@ -160,8 +160,8 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
   const startMs = Math.floor(since(origin));
   const startEpochMs = Date.now();
   startAt = startMs;
-  board.setG(G.START, startMs + 1);
-  board.notifyG(G.START);
+  board.setG(BOARD_WORD.START, startMs + 1);
+  board.notifyG(BOARD_WORD.START);
   const samples: Sample[] = [];
   const watchdog = { lastOk: startMs, inEpisode: false, livelocks: 0, longestMs: 0 };
   const progressSlots = slots.filter((s) => s.workload !== 'net').length > 0 ? slots.filter((s) => s.workload !== 'net') : slots;
@@ -172,10 +172,10 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
     let lastOk = startMs;
     const ok: Record<string, number> = {};
     for (const rec of slots) {
-      idle += board.get(rec.slot, W.IDLE);
-      ok[rec.workload] = (ok[rec.workload] ?? 0) + board.get(rec.slot, W.OK);
+      idle += board.get(rec.slot, SLOT_WORD.IDLE);
+      ok[rec.workload] = (ok[rec.workload] ?? 0) + board.get(rec.slot, SLOT_WORD.OK);
     }
-    for (const rec of progressSlots) lastOk = Math.max(lastOk, board.get(rec.slot, W.LAST_OK));
+    for (const rec of progressSlots) lastOk = Math.max(lastOk, board.get(rec.slot, SLOT_WORD.LAST_OK));
     const quiet = since(origin) - lastOk;
     if (lastOk > watchdog.lastOk) watchdog.inEpisode = false;
     watchdog.lastOk = lastOk;
@@ -191,7 +191,7 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
       reserved: st.reservedPages + st.reservedTokens,
       idle,
       ok,
-      ro: board.g(G.RO),
+      ro: board.g(BOARD_WORD.RO),
       psiSomeUs: st.psi.some.total,
       psiFullUs: st.psi.full.total,
       stalled: quiet > shape.watchdogMs ? 1 : 0,
@@ -212,8 +212,8 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
   // Stop: workers finish their operation, the stuck ones are terminated.
   stopping = true;
   for (const t of timers) clearTimeout(t);
-  board.setG(G.STOP, 1);
-  board.notifyG(G.START);
+  board.setG(BOARD_WORD.STOP, 1);
+  board.notifyG(BOARD_WORD.START);
   const exits = slots.map((rec) => (rec.worker === null ? Promise.resolve() : new Promise<void>((r) => rec.worker!.once('exit', () => r()))));
   await Promise.race([Promise.all(exits), delay(GRACE_MS)]);
   const stopAt = since(origin);
@@ -221,7 +221,7 @@ export async function runPolicy(policy: Policy, options: LabOptions, shape: Shap
     slots.map(async (rec) => {
       const w = rec.worker;
       if (w === null) return;
-      const inflight = board.get(rec.slot, W.ALLOC_SINCE);
+      const inflight = board.get(rec.slot, SLOT_WORD.ALLOC_SINCE);
       if (inflight > 0) rec.inflightAtStop.push(stopAt - (inflight - 1));
       rec.terminated++;
       await w.terminate();

@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Pool, SharedMutex } from '../index.js';
-import { Board, G, since, W } from './board.js';
+import { Board, BOARD_WORD, since, SLOT_WORD } from './board.js';
 import { DIGEST_FIRST_OPS, opDigest, planOp } from './plan.js';
 import { policyByName } from './policies/index.js';
 import type { WorkerInit, WorkerMessage } from './protocol.js';
@@ -42,7 +42,7 @@ const pool = Pool.attach(init.handle, {
   onOomKill: () => {
     if (killed) return;
     killed = true;
-    board.add(slot, W.KILLS);
+    board.add(slot, SLOT_WORD.KILLS);
     post({ type: 'killed', at: since(origin) });
   },
 });
@@ -55,7 +55,7 @@ const ctx: WorkerContext = {
   origin,
   meter: new Meter(board, slot, origin, interval),
   killed: () => killed,
-  stopping: () => board.g(G.STOP) !== 0,
+  stopping: () => board.g(BOARD_WORD.STOP) !== 0,
 };
 const fsPolicy = policy.fs({ pool, shared: init.shared, interrupted: () => killed || ctx.stopping(), caller: `${init.workload}-${slot}` });
 const fs = new Filesystem(ctx, SharedMutex.attach(init.mutex), fsPolicy);
@@ -84,15 +84,15 @@ async function main(): Promise<void> {
   post({ type: 'ready' });
   // Atomics.waitAsync does not keep a thread alive; this does, until the end.
   const keepAlive = setInterval(() => {}, 1000);
-  while (board.g(G.START) === 0 && !ctx.stopping()) await board.waitG(G.START, 0, 100);
-  const start = board.g(G.START) - 1;
+  while (board.g(BOARD_WORD.START) === 0 && !ctx.stopping()) await board.waitG(BOARD_WORD.START, 0, 100);
+  const start = board.g(BOARD_WORD.START) - 1;
   const end = start + shape.durationMs;
   // A respawned worker starts its schedule now; the first hog at the pressure phase.
   let base = init.gen > 0 ? since(origin) : start;
   if (init.workload === 'hog' && init.gen === 0) base = start + shape.hog.startMs;
   // A respawned worker goes on with its predecessor's digests (and op indices).
-  let digest = board.get(slot, W.DIGEST) >>> 0 || FNV_OFFSET;
-  let digestFirst = board.get(slot, W.DIGEST_FIRST) >>> 0 || FNV_OFFSET;
+  let digest = board.get(slot, SLOT_WORD.DIGEST) >>> 0 || FNV_OFFSET;
+  let digestFirst = board.get(slot, SLOT_WORD.DIGEST_FIRST) >>> 0 || FNV_OFFSET;
   let lastSnapshot = since(origin);
   for (let i = init.startOp; ; i++) {
     const due = base + (i - init.startOp) * interval;
@@ -101,12 +101,12 @@ async function main(): Promise<void> {
     if (killed || ctx.stopping()) break;
     const op = planOp(shape, init.workload, slot, i);
     digest = opDigest(digest, op);
-    board.set(slot, W.DIGEST, digest | 0);
+    board.set(slot, SLOT_WORD.DIGEST, digest | 0);
     if (i < DIGEST_FIRST_OPS) {
       digestFirst = opDigest(digestFirst, op);
-      board.set(slot, W.DIGEST_FIRST, digestFirst | 0);
+      board.set(slot, SLOT_WORD.DIGEST_FIRST, digestFirst | 0);
     }
-    board.add(slot, W.ISSUED);
+    board.add(slot, SLOT_WORD.ISSUED);
     let outcome: Outcome | 'error' = 'error';
     const began = since(origin);
     try {
@@ -123,17 +123,17 @@ async function main(): Promise<void> {
     // While memory is plentiful: the operation's own time, without the schedule's lag.
     if (due < start + shape.hog.startMs) ctx.meter.opPlentiful.record(Math.max(1, Math.round((t - began) * 1000)));
     if (outcome === 'ok') {
-      board.add(slot, W.OK);
-      board.set(slot, W.LAST_OK, Math.floor(t));
-    } else if (outcome === 'failed') board.add(slot, W.FAILED);
-    else if (outcome === 'refused') board.add(slot, W.REFUSED);
-    board.set(slot, W.IDLE, runner.idle());
+      board.add(slot, SLOT_WORD.OK);
+      board.set(slot, SLOT_WORD.LAST_OK, Math.floor(t));
+    } else if (outcome === 'failed') board.add(slot, SLOT_WORD.FAILED);
+    else if (outcome === 'refused') board.add(slot, SLOT_WORD.REFUSED);
+    board.set(slot, SLOT_WORD.IDLE, runner.idle());
     if (t - lastSnapshot >= SNAPSHOT_MS) {
       lastSnapshot = t;
       post(histograms('snapshot'));
     }
   }
-  board.set(slot, W.IDLE, 0);
+  board.set(slot, SLOT_WORD.IDLE, 0);
   if (!killed) {
     try {
       runner.close();

@@ -1,8 +1,11 @@
 /**
- * PoolCore: one thread's attachment to a pool — what Page handles point back
- * to and what the policy modules (slowpath, reclaim, ...) work on. Pool is
- * the public face; PoolCore holds the state, so modules need no access to
- * Pool's private fields.
+ * Attachment: one thread's attachment to a pool (native/binding/env_data.h
+ * keeps the native half of it) — what Page handles point back to, and the
+ * host that the policy modules work on: it implements SlowpathHost,
+ * ReclaimHost, KswapdHost, OomHost, KillHost and WaitHost, which those
+ * modules declare, and PoolInternals (internal.ts), what libraries may use.
+ * Pool is the public face; the attachment holds the state, so no module
+ * needs access to Pool's private fields.
  */
 import { CTL, PSI_BYTE_OFFSET } from '../binding/control.js';
 import type { FaultInjector } from './debug/faultinject.js';
@@ -40,7 +43,7 @@ class WatermarkView implements Watermarks {
 }
 
 /** Per-thread policy settings of an attachment. */
-export interface CorePolicy {
+export interface AttachmentPolicy {
   allowMainThreadBlocking: boolean;
   /** This thread's task in the OOM killer's table. */
   name: string;
@@ -48,7 +51,7 @@ export interface CorePolicy {
   onOomKill: OnOomKill | undefined;
 }
 
-export class PoolCore implements PageOwner, WaitHost {
+export class Attachment implements PageOwner, WaitHost {
   readonly slot: number;
   readonly id: number;
   readonly totalPages: number;
@@ -76,7 +79,7 @@ export class PoolCore implements PageOwner, WaitHost {
    * fill on free, a task-table entry to publish into. The alloc and free
    * fast paths test this one field.
    */
-  plain = false;
+  fastPathOk = false;
   /** What free pages are filled with: -1 nothing, 0 (zeroOnFree) or POISON_BYTE (poison). */
   readonly fill: number;
   /** lockdep's fs_reclaim check on every allocation (lockdep.ts). */
@@ -106,7 +109,7 @@ export class PoolCore implements PageOwner, WaitHost {
     r: readonly number[],
     control: SharedArrayBuffer,
     pcp: { batch: number; high: number } | false,
-    policy: CorePolicy,
+    policy: AttachmentPolicy,
   ) {
     const ctl = new Int32Array(control);
     this.slot = r[0]!;
@@ -135,7 +138,7 @@ export class PoolCore implements PageOwner, WaitHost {
     this.psi.taskStart();
     this.reclaim = new Reclaim(this);
     this.kills = new KillDelivery(this);
-    this.updatePlain();
+    this.updateFastPathOk();
     this.tasks.init(this.taskId, { name: policy.name, adj: policy.oomScoreAdj, home: this.taskId, thread: true });
     this.kills.register(this.taskId, policy.onOomKill);
     if (Atomics.load(ctl, CTL.OOM_FLAGS) & OOM_ENABLED) this.oom = new OomKiller();
@@ -147,15 +150,15 @@ export class PoolCore implements PageOwner, WaitHost {
     return this.ctl[CTL.BEHAVIOR] === 1 ? 'linux-3.19' : 'linux-4.0';
   }
 
-  updatePlain(): void {
-    this.plain = !this.debugChecks && !this.closed && this.fill < 0 && this.cachedWord >= 0;
+  updateFastPathOk(): void {
+    this.fastPathOk = !this.debugChecks && !this.closed && this.fill < 0 && this.cachedWord >= 0;
   }
 
   /** Turns this thread's fault injection on (an injector) or off (null). */
   setFaults(faults: FaultInjector | null): void {
     this.faults = faults;
     this.debugChecks = faults !== null || this.lockdep;
-    this.updatePlain();
+    this.updateFastPathOk();
   }
 
   /**
@@ -173,7 +176,7 @@ export class PoolCore implements PageOwner, WaitHost {
     this.psi.taskStop();
     const returned = native.detach(this.slot);
     this.closed = true;
-    this.updatePlain();
+    this.updateFastPathOk();
     if (this.pcp !== null) {
       this.pcp.count = 0; // the detach returned them with the rest of this thread's pages
       this.publishCached();

@@ -3,7 +3,7 @@
  * call: allocBulk / freeBulk (the kernel's alloc_pages_bulk and a batched
  * free) and transfer / adopt.
  */
-import type { PoolCore } from './attachment.js';
+import type { Attachment } from './attachment.js';
 import { AllocError, BadPageError, InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 import { allocFailureText, GFP, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
 import { ALLOC, native, TRANSIT_TASK } from '../binding/native.js';
@@ -18,7 +18,7 @@ import { currentTaskId } from './task.js';
  * thread's page cache is given back. It never reclaims or waits; GFP.RESERVE
  * grants nothing here (reservations serve single allocations in run()).
  */
-export function allocBulk(core: PoolCore, n: number, gfp: GfpMask, order: number, scratch: { out: Int32Array }): Page[] {
+export function allocBulk(core: Attachment, n: number, gfp: GfpMask, order: number, scratch: { out: Int32Array }): Page[] {
   if (typeof n !== 'number') throw new InvalidArgTypeError(`n must be a number; received ${typeof n}`);
   if (!Number.isInteger(n) || n < 0 || n > core.totalPages) {
     throw new OutOfRangeError(`n must be an integer from 0 to ${core.totalPages}; received ${n}`);
@@ -47,7 +47,7 @@ export function allocBulk(core: PoolCore, n: number, gfp: GfpMask, order: number
   return pages;
 }
 
-export function freeBulk(core: PoolCore, pages: readonly Page[]): void {
+export function freeBulk(core: Attachment, pages: readonly Page[]): void {
   if (!Array.isArray(pages)) throw new InvalidArgTypeError('pages must be an array of Page');
   if (core.kills.pending()) core.kills.deliver();
   const refs = new Int32Array(3 * pages.length);
@@ -79,14 +79,14 @@ export function freeBulk(core: PoolCore, pages: readonly Page[]): void {
 }
 
 /** Parks the page on the pool's transit task: this thread's exit or close() must not take it back. */
-export function transfer(core: PoolCore, page: Page): PageDescriptor {
+export function transfer(core: Attachment, page: Page): PageDescriptor {
   checkPage(page, core);
   native.setOwner(core.slot, page.pfn, page.order, pageGen(page), TRANSIT_TASK, 0);
   markMoved(page);
   return Object.freeze({ pool: core.id, pfn: page.pfn, order: page.order, gen: pageGen(page) });
 }
 
-export function adopt(core: PoolCore, descriptor: PageDescriptor): Page {
+export function adopt(core: Attachment, descriptor: PageDescriptor): Page {
   if (descriptor === null || typeof descriptor !== 'object') {
     throw new InvalidArgTypeError('descriptor must come from pool.transfer()');
   }

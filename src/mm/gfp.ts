@@ -6,7 +6,8 @@
 import { InvalidArgTypeError, InvalidGfpError } from '../errors.js';
 import { ALLOC } from '../binding/native.js';
 
-export const GFP = Object.freeze({
+/** The single bits (___GFP_* in gfp_types.h). */
+const BITS = {
   /** High priority: may take half of the min reserve. Callers that must not wait (IRQ-like). */
   HIGH: 0x20,
   /** May start I/O: reclaim may write dirty page-cache pages back. */
@@ -38,43 +39,36 @@ export const GFP = Object.freeze({
   /** nofail's own: inside a reservation's scope, may use the reserved pages (DESIGN §3). */
   RESERVE: 0x8000000,
 
-  /** DIRECT_RECLAIM | KSWAPD_RECLAIM */
-  RECLAIM: 0xc00,
-  /** Normal context: may sleep, reclaim, do I/O and enter the filesystem. */
-  KERNEL: 0xcc0,
-  /** KERNEL without FS: inside filesystem transactions. */
-  NOFS: 0xc40,
-  /** KERNEL without IO and FS: inside the I/O path. Only clean pages can be reclaimed. */
-  NOIO: 0xc00,
-  /** Cannot sleep; gets 62.5 % of the min reserve. */
-  ATOMIC: 0x820,
-  /** Cannot sleep; no reserve access, no warning. */
-  NOWAIT: 0x2800,
+} as const;
+
+// Composites, built from the bits the way gfp_types.h writes them.
+const RECLAIM = BITS.DIRECT_RECLAIM | BITS.KSWAPD_RECLAIM;
+const KERNEL = RECLAIM | BITS.IO | BITS.FS;
+
+export const GFP = Object.freeze({
+  ...BITS,
+  /** __GFP_RECLAIM: DIRECT_RECLAIM | KSWAPD_RECLAIM */
+  RECLAIM,
+  /** Normal context: may sleep, reclaim, do I/O and enter the filesystem (RECLAIM | IO | FS, 0xcc0). */
+  KERNEL,
+  /** KERNEL without FS: inside filesystem transactions (RECLAIM | IO). */
+  NOFS: RECLAIM | BITS.IO,
+  /** KERNEL without IO and FS: inside the I/O path. Only clean pages can be reclaimed (RECLAIM). */
+  NOIO: RECLAIM,
+  /** Cannot sleep; gets 62.5 % of the min reserve (HIGH | KSWAPD_RECLAIM). */
+  ATOMIC: BITS.HIGH | BITS.KSWAPD_RECLAIM,
+  /** Cannot sleep; no reserve access, no warning (KSWAPD_RECLAIM | NOWARN). */
+  NOWAIT: BITS.KSWAPD_RECLAIM | BITS.NOWARN,
   /** KERNEL | HARDWALL */
-  USER: 0x100cc0,
+  USER: KERNEL | BITS.HARDWALL,
   /** KERNEL | ACCOUNT */
-  KERNEL_ACCOUNT: 0x400cc0,
+  KERNEL_ACCOUNT: KERNEL | BITS.ACCOUNT,
 });
 
 export type GfpMask = number;
 
 /** Every bit nofail knows; any other bit is rejected. */
-export const GFP_KNOWN_MASK =
-  GFP.HIGH |
-  GFP.IO |
-  GFP.FS |
-  GFP.ZERO |
-  GFP.DIRECT_RECLAIM |
-  GFP.KSWAPD_RECLAIM |
-  GFP.NOWARN |
-  GFP.RETRY_MAYFAIL |
-  GFP.NOFAIL |
-  GFP.NORETRY |
-  GFP.MEMALLOC |
-  GFP.NOMEMALLOC |
-  GFP.HARDWALL |
-  GFP.ACCOUNT |
-  GFP.RESERVE;
+export const GFP_KNOWN_MASK = Object.values(BITS).reduce((mask, bit) => mask | bit, 0);
 
 /** Orders above this are "costly" (PAGE_ALLOC_COSTLY_ORDER). */
 export const COSTLY_ORDER = 3;

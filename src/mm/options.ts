@@ -3,7 +3,7 @@
  * messages that name the option (piscina's habit).
  */
 import { isMainThread, threadId } from 'node:worker_threads';
-import type { CorePolicy } from './attachment.js';
+import type { AttachmentPolicy } from './attachment.js';
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 import type { OnOomKill } from './oom/delivery.js';
 import { OOM_ENABLED, OOM_PANIC, OOM_REAPER, OOM_REAPER_DELAY_MS, type OomOptions } from './oom/killer.js';
@@ -111,7 +111,7 @@ export function checkBool(value: unknown, name: string): boolean {
   return value;
 }
 
-export function resolvePolicy(o: AttachOptions): CorePolicy {
+export function resolvePolicy(o: AttachOptions): AttachmentPolicy {
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) {
     throw new InvalidArgTypeError('name must be a non-empty string');
   }

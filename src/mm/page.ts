@@ -9,7 +9,7 @@
 import { BadPageError, DoubleFreeError, PoolClosedError } from '../errors.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
 
-/** What a Page needs of its pool in this thread (pool.ts implements it). */
+/** What a Page needs of its pool in this thread (the thread's Attachment, attachment.ts, implements it). */
 export interface PageOwner {
   readonly slot: number;
   readonly closed: boolean;

@@ -5,7 +5,7 @@
  * gfp.ts, how deep each caller may go in the native zone.
  */
 import { CTL } from '../binding/control.js';
-import { PoolCore } from './attachment.js';
+import { Attachment } from './attachment.js';
 import { checkAttach, resolveCreate } from './create.js';
 import {
   type AllocAsyncOptions,
@@ -62,10 +62,10 @@ export interface PoolHandle {
  * libraries a narrow view of it (PoolInternals), and for tests; nothing
  * else may import it (.dependency-cruiser.cjs).
  */
-export let attachmentOf: (pool: Pool) => PoolCore;
+export let attachmentOf: (pool: Pool) => Attachment;
 
 export class Pool {
-  #core: PoolCore;
+  #core: Attachment;
   #handle: PoolHandle;
   #stats = new Float64Array(native.statsLength);
   #bulkScratch = { out: new Int32Array(2 * 64) };
@@ -78,7 +78,7 @@ export class Pool {
 
   private constructor(r: readonly number[], control: SharedArrayBuffer, o: AttachOptions) {
     this.#handle = Object.freeze({ id: r[1]!, nonce: r[2]!, control });
-    this.#core = new PoolCore(r, control, resolvePcp(o.pcp), resolvePolicy(o));
+    this.#core = new Attachment(r, control, resolvePcp(o.pcp), resolvePolicy(o));
     this.totalPages = this.#core.totalPages;
     this.maxOrder = this.#core.maxOrder;
     this.taskId = this.#core.taskId;
@@ -143,7 +143,7 @@ export class Pool {
       pcp.count > 0 &&
       (gfp === GFP.KERNEL || gfp === GFP.NOFS || gfp === GFP.NOIO || gfp === GFP.ATOMIC || gfp === GFP.NOWAIT) &&
       !contextsUsed &&
-      core.plain
+      core.fastPathOk
     ) {
       const ctl = core.ctl;
       if (
@@ -288,7 +288,7 @@ export class Pool {
     // for caches to be drained, or a debug option is on.
     const core = this.#core;
     const pcp = core.pcp;
-    if (pcp !== null && pcp.count < pcp.high && core.plain && core.inReclaim === 0) {
+    if (pcp !== null && pcp.count < pcp.high && core.fastPathOk && core.inReclaim === 0) {
       const ctl = core.ctl;
       if (
         ctl[CTL.WAITERS] === 0 &&

@@ -22,7 +22,7 @@
 import { markContextsUsed } from './context.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CTL } from '../binding/control.js';
-import type { PoolCore } from './attachment.js';
+import type { Attachment } from './attachment.js';
 import { InvalidArgTypeError, OutOfRangeError, PoolClosedError } from '../errors.js';
 import { GFP } from './gfp.js';
 import { Kswapd } from './reclaim/kswapd.js';
@@ -55,14 +55,14 @@ export class Reservation {
   /** Pages asked for. */
   readonly pages: number;
   readonly mode: ReservationMode;
-  readonly #core: PoolCore;
+  readonly #core: Attachment;
   #remaining: number;
   /** Token pages: (pfn, gen) pairs, the top is used first. */
   readonly #tokens: Int32Array | null;
   #released = false;
 
   /** @internal use pool.reserve() / pool.reserveAsync() */
-  constructor(core: PoolCore, pages: number, mode: ReservationMode, tokens: Int32Array | null) {
+  constructor(core: Attachment, pages: number, mode: ReservationMode, tokens: Int32Array | null) {
     this.#core = core;
     this.pages = pages;
     this.mode = mode;
@@ -151,7 +151,7 @@ export class Reservation {
   }
 }
 
-export function checkReserveArgs(core: PoolCore, pages: unknown, o: ReserveOptions): { pages: number; mode: ReservationMode } {
+export function checkReserveArgs(core: Attachment, pages: unknown, o: ReserveOptions): { pages: number; mode: ReservationMode } {
   if (core.closed) throw new PoolClosedError();
   if (typeof pages !== 'number') throw new InvalidArgTypeError(`pages must be a number; received ${typeof pages}`);
   if (!Number.isInteger(pages) || pages < 1 || pages > core.totalPages) {
@@ -167,7 +167,7 @@ export function checkReserveArgs(core: PoolCore, pages: unknown, o: ReserveOptio
 }
 
 /** pool.reserve(): blocks (a worker) or throws ERR_WOULD_BLOCK (the main thread) when it must wait. */
-export function reserve(core: PoolCore, pages: number, options: ReserveOptions): Reservation {
+export function reserve(core: Attachment, pages: number, options: ReserveOptions): Reservation {
   const r = checkReserveArgs(core, pages, options);
   // Memory is plentiful: one native call, no waiting machinery.
   if (r.mode === 'watermark' && tryWatermark(core, r.pages)) return new Reservation(core, r.pages, 'watermark', null);
@@ -175,7 +175,7 @@ export function reserve(core: PoolCore, pages: number, options: ReserveOptions):
 }
 
 /** pool.reserveAsync(): waits without blocking; abortable. */
-export function reserveAsync(core: PoolCore, pages: number, options: ReserveAsyncOptions): Promise<Reservation> {
+export function reserveAsync(core: Attachment, pages: number, options: ReserveAsyncOptions): Promise<Reservation> {
   const r = checkReserveArgs(core, pages, options);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidArgTypeError('options.signal must be an AbortSignal');
@@ -187,7 +187,7 @@ export function reserveAsync(core: PoolCore, pages: number, options: ReserveAsyn
  * Takes a reservation, reclaiming and waiting while free memory is below
  * the raised mark. Yields its waits to a driver (sync or async).
  */
-export function* acquire(core: PoolCore, pages: number, mode: ReservationMode, timeoutMs: number | undefined): Generator<Wait, Reservation, void> {
+export function* acquire(core: Attachment, pages: number, mode: ReservationMode, timeoutMs: number | undefined): Generator<Wait, Reservation, void> {
   const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
   const tokens = mode === 'tokens' ? new Int32Array(2 * pages) : null;
   let waited = false;
@@ -223,12 +223,12 @@ export function* acquire(core: PoolCore, pages: number, mode: ReservationMode, t
  * Watermark mode: reserved only while free pages stay above MIN plus every
  * reservation — the reservation is pages the allocator could hand out now.
  */
-export function tryWatermark(core: PoolCore, pages: number): boolean {
+export function tryWatermark(core: Attachment, pages: number): boolean {
   return native.tryReserve(core.slot, pages, ALLOC.WMARK_MIN);
 }
 
 /** Token mode: the pages themselves, all or none, above min + the other reservations. */
-function takeTokens(core: PoolCore, pages: number, out: Int32Array): boolean {
+function takeTokens(core: Attachment, pages: number, out: Int32Array): boolean {
   const r = native.allocBulk(core.slot, pages, 0, ALLOC.WMARK_MIN, 0, out);
   if (r === STATUS.NOMEM_WATERMARK || r === STATUS.NOMEM_FRAGMENTED || r < 0) return false;
   addTokens(core, pages);
@@ -236,6 +236,6 @@ function takeTokens(core: PoolCore, pages: number, out: Int32Array): boolean {
 }
 
 /** Publishes this thread's token pages (its task-table entry), for stats() in every thread. */
-function addTokens(core: PoolCore, n: number): void {
+function addTokens(core: Attachment, n: number): void {
   if (core.tokensWord >= 0) Atomics.add(core.ctl, core.tokensWord, n);
 }

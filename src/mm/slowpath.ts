@@ -95,7 +95,7 @@ function waitForFree(core: SlowpathHost, ms: number, why: string): Wait {
 }
 
 /**
- * Returns native.alloc's encoding of the page (pfn * 2^20 + gen), or -1
+ * Returns native.alloc's encoding of the page (pfn * GEN_SCALE + gen), or -1
  * for failure (the caller throws ENOMEM or returns null).
  */
 export function* allocSlowpath(req: SlowpathRequest): Generator<Wait, number, void> {

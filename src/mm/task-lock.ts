@@ -64,7 +64,7 @@ export interface LockHost {
 }
 
 /**
- * A thread's attachment (PoolCore) as a LockHost. The addon is passed in
+ * A thread's attachment (Attachment) as a LockHost. The addon is passed in
  * so that this module, and psi.ts, which imports it, load none.
  */
 export function lockHost(

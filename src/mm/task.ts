@@ -4,7 +4,7 @@
  * async — are charged to the task; its oomScoreAdj steers the OOM killer;
  * its onOomKill runs on the thread that registered it.
  */
-import type { PoolCore } from './attachment.js';
+import type { Attachment } from './attachment.js';
 import { InvalidArgTypeError, PoolClosedError } from '../errors.js';
 import type { OnOomKill } from './oom/delivery.js';
 import { native } from '../binding/native.js';
@@ -23,11 +23,11 @@ export interface TaskOptions {
 export class Task {
   readonly id: number;
   readonly name: string;
-  readonly #core: PoolCore;
+  readonly #core: Attachment;
   #retired = false;
 
   /** @internal use pool.registerTask() */
-  constructor(core: PoolCore, options: TaskOptions) {
+  constructor(core: Attachment, options: TaskOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('task options must be an object');
     if (typeof options.name !== 'string' || options.name === '') throw new InvalidArgTypeError('task name must be a non-empty string');
     if (options.onOomKill !== undefined && typeof options.onOomKill !== 'function') {

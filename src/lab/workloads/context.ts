@@ -4,7 +4,7 @@
  */
 import type { RecordableHistogram } from 'node:perf_hooks';
 import { type Pool } from '../../index.js';
-import { type Board, since, W } from '../board.js';
+import { since, SLOT_WORD, type Board } from '../board.js';
 import type { Shape } from '../config.js';
 import { newHistogram, recordCorrected } from '../latency.js';
 import type { Op } from '../plan.js';
@@ -66,18 +66,18 @@ export class Meter {
   timed<T>(fn: () => T, pages = 1): T {
     const b = this.#board;
     const t = performance.now();
-    b.set(this.#slot, W.ALLOC_SINCE, Math.floor(since(this.#origin)) + 1);
+    b.set(this.#slot, SLOT_WORD.ALLOC_SINCE, Math.floor(since(this.#origin)) + 1);
     try {
       const v = fn();
-      if (pages > 0) b.add(this.#slot, W.ALLOCS, pages);
+      if (pages > 0) b.add(this.#slot, SLOT_WORD.ALLOCS, pages);
       return v;
     } catch (e) {
-      if (isEnomem(e)) b.add(this.#slot, W.ALLOC_FAILS);
+      if (isEnomem(e)) b.add(this.#slot, SLOT_WORD.ALLOC_FAILS);
       throw e;
     } finally {
-      b.set(this.#slot, W.ALLOC_SINCE, 0);
+      b.set(this.#slot, SLOT_WORD.ALLOC_SINCE, 0);
       const ms = performance.now() - t;
-      if (ms >= STALL_MS) b.add(this.#slot, W.STALLS);
+      if (ms >= STALL_MS) b.add(this.#slot, SLOT_WORD.STALLS);
       recordCorrected(this.alloc, ms * 1000, this.#expectedUs);
     }
   }

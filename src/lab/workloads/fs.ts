@@ -14,7 +14,7 @@
 import { closeSync, existsSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { GFP, PageCache, type Page, type PinnedBlock, type SharedMutex } from '../../index.js';
-import { G, since, W } from '../board.js';
+import { BOARD_WORD, since, SLOT_WORD } from '../board.js';
 import type { FsOp, Op } from '../plan.js';
 import { type FsPolicy, Refused, type TxAlloc } from '../policies/index.js';
 import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
@@ -34,17 +34,17 @@ export class Filesystem {
   /** Writable now? A read-only filesystem is remounted once its cooldown has passed. */
   #writable(): boolean {
     const b = this.#ctx.board;
-    if (b.g(G.RO) === 0) return true;
-    if (since(this.#ctx.origin) - b.g(G.RO_AT) < this.#ctx.shape.cooldownMs) return false;
-    b.casG(G.RO, 1, 0);
+    if (b.g(BOARD_WORD.RO) === 0) return true;
+    if (since(this.#ctx.origin) - b.g(BOARD_WORD.RO_AT) < this.#ctx.shape.cooldownMs) return false;
+    b.casG(BOARD_WORD.RO, 1, 0);
     return true;
   }
 
   #remountReadOnly(): void {
     const b = this.#ctx.board;
-    if (b.casG(G.RO, 0, 1)) {
-      b.setG(G.RO_AT, Math.floor(since(this.#ctx.origin)));
-      b.addG(G.RO_FLIPS);
+    if (b.casG(BOARD_WORD.RO, 0, 1)) {
+      b.setG(BOARD_WORD.RO_AT, Math.floor(since(this.#ctx.origin)));
+      b.addG(BOARD_WORD.RO_FLIPS);
     }
   }
 
@@ -63,7 +63,7 @@ export class Filesystem {
         } finally {
           this.#mutex.unlock();
           const idle = ((idle0 + this.policy.idle()) / 2) * (performance.now() - t0) * 1000;
-          if (idle > 0) this.#ctx.board.add(this.#ctx.slot, W.IDLE_PUS, Math.round(idle));
+          if (idle > 0) this.#ctx.board.add(this.#ctx.slot, SLOT_WORD.IDLE_PUS, Math.round(idle));
         }
       });
       return 'ok';

@@ -11,7 +11,7 @@
  * The fix is what the kernel asks for: allocate with GFP_NOFS, or inside
  * withGfpScope(GFP_SCOPE.NOFS, ...), while holding such a lock.
  */
-import type { PoolCore } from '../attachment.js';
+import type { Attachment } from '../attachment.js';
 import { formatGfp, GFP } from '../gfp.js';
 import { warnOnce } from '../stats/warn.js';
 
@@ -39,7 +39,7 @@ export function mayEnterFsReclaim(gfp: number): boolean {
 }
 
 /** Reports an allocation that may recurse into FS reclaim under a reclaimFs lock. Returns whether it did. */
-export function checkFsReclaim(core: PoolCore, gfp: number, order: number): boolean {
+export function checkFsReclaim(core: Attachment, gfp: number, order: number): boolean {
   if (!mayEnterFsReclaim(gfp)) return false;
   const held = heldLocks();
   if (held.length === 0) return false;

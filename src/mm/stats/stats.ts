@@ -10,7 +10,7 @@
  *   allocated  held by callers (token reservations included): what a leak hunt reads
  */
 import { CTL } from '../../binding/control.js';
-import type { PoolCore } from '../attachment.js';
+import type { Attachment } from '../attachment.js';
 import { native, STAT } from '../../binding/native.js';
 import type { VmStatName } from './vmstat.js';
 import type { Watermarks } from '../watermarks.js';
@@ -75,7 +75,7 @@ export interface PoolStats {
   psi: { some: PsiLine; full: PsiLine };
 }
 
-export function collectStats(core: PoolCore, s: Float64Array): PoolStats {
+export function collectStats(core: Attachment, s: Float64Array): PoolStats {
   native.stats(core.slot, s);
   const buddyinfo: number[] = [];
   for (let o = 0; o <= core.maxOrder; o++) buddyinfo.push(s[STAT.buddyinfo + o]!);
@@ -139,7 +139,7 @@ export interface PoolPressure {
   psi: { some: PsiLine; full: PsiLine };
 }
 
-export function collectPressure(core: PoolCore): PoolPressure {
+export function collectPressure(core: Attachment): PoolPressure {
   const ctl = core.ctl;
   return {
     freePages: Atomics.load(ctl, CTL.FREE_PAGES),
