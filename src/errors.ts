@@ -7,6 +7,7 @@
 export type ErrorCode =
   | 'ENOMEM'
   | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_INVALID_GFP'
   | 'ERR_DOUBLE_FREE'
@@ -49,6 +50,18 @@ export class InvalidArgTypeError extends TypeError {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidArgTypeError';
+  }
+}
+
+/**
+ * An argument whose type is right but whose value is not one nofail knows:
+ * an options key nobody reads (`ERR_INVALID_ARG_VALUE`, a TypeError as in Node).
+ */
+export class InvalidArgValueError extends TypeError {
+  readonly code = 'ERR_INVALID_ARG_VALUE' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidArgValueError';
   }
 }
 
@@ -98,12 +111,16 @@ export class WouldBlockError extends NofailError {
 
 /** A system call failed: mmap, mlock, madvise (`ERR_SYSTEM`). */
 export class SystemError extends NofailError {
+  /** The failed call's errno (set by native code). */
+  errno?: number;
+  /** The call that failed: 'mmap', 'mlock' or 'madvise' (set by native code). */
+  syscall?: string;
   constructor(message: string) {
     super('ERR_SYSTEM', message);
   }
 }
 
-/** The classes the native addon throws, by code (native/binding/napi_util.h). */
+/** The classes the native addon throws, by code (native/binding/errors.h). */
 export const nativeErrorClasses = {
   ERR_INVALID_ARG_TYPE: InvalidArgTypeError,
   ERR_OUT_OF_RANGE: OutOfRangeError,

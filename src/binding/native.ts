@@ -2,54 +2,75 @@
  * The one module that loads the addon and describes it (STYLE habit 1).
  * Everything else talks to native code through `native` below.
  *
+ * Every table C++ and TypeScript share (ALLOC, STATUS, STAT, FILL, and the
+ * control block's layout in control.ts) is declared once, in C++, and
+ * exported by the addon as `layout`; the constants here are built from it
+ * at load, and a name this side expects that the addon lacks fails here,
+ * naming the entry.
+ *
  * NOFAIL_BUILD=Debug loads build/Debug (npm run build:debug), whose core
  * checks the accounting identities on every operation.
  */
 import { createRequire } from 'node:module';
 import { nativeErrorClasses } from '../errors.js';
 
-/** ALLOC_* rights, as native/core/zone.h defines them. */
-export const ALLOC = {
-  WMARK_MIN: 0x0,
-  WMARK_LOW: 0x1,
-  WMARK_HIGH: 0x2,
-  NO_WATERMARKS: 0x4,
-  OOM: 0x8,
-  NON_BLOCK: 0x10,
-  MIN_RESERVE: 0x20,
-  RESERVE: 0x40,
-} as const;
+type Table = Readonly<Record<string, number>>;
 
-/** The task that owns a page between transfer() and adopt() (native/sync/pool.h). */
-export const TRANSIT_TASK = 1;
+/** The addon's `layout` (native/binding/layout.cc says where each table is declared). */
+export interface NativeLayout {
+  /** Control-block words (native/sync/control.h). */
+  readonly ctl: Table;
+  /** Control-block regions: offsets and sizes (native/sync/control.h). */
+  readonly regions: Table;
+  /** The words of a task-table entry (native/sync/control.h). */
+  readonly task: Table;
+  /** ALLOC_* rights (native/core/zone.h). */
+  readonly alloc: Table;
+  /** Results of alloc/allocBulk (native/core/status.h). */
+  readonly status: Table;
+  /** Where stats() puts each field of its snapshot (native/binding/pool_api.cc). */
+  readonly stat: Table;
+  /** genBits, transitTask, pageShift, maxPages, maxOrderLimit; fill: create()'s fill values. */
+  readonly constants: Table & { readonly fill: Table };
+}
 
-/** Negative results of alloc/allocBulk (native/core/status.h). */
-export const STATUS = {
-  NOMEM_WATERMARK: -1,
-  NOMEM_FRAGMENTED: -2,
-} as const;
+/** create()'s options: every field required (resolveCreate in src/mm/create.ts fills in the defaults). */
+export interface NativeCreateOptions {
+  bytes: number;
+  maxOrder: number;
+  min: number;
+  low: number;
+  high: number;
+  populate: boolean;
+  mlock: boolean;
+  hugepages: boolean;
+  /** What native code writes over the pages it takes back from a task: one of FILL. */
+  fill: number;
+  /** Free blocks of at least this order are given back to the kernel; -1 never. */
+  releaseOrder: number;
+}
 
-/** [slot, id, nonce, nrPages, maxOrder, task] */
-export type AttachResult = [number, number, number, number, number, number];
+/** What create() and attach() return: this thread's slot and the pool's identity. */
+export interface AttachResult {
+  readonly slot: number;
+  readonly id: number;
+  readonly nonce: number;
+  readonly nrPages: number;
+  readonly maxOrder: number;
+  /** This thread's own task in the pool. */
+  readonly task: number;
+}
 
 export interface NativeAddon {
   readonly controlSlots: number;
   readonly statsLength: number;
   readonly debugLevel: number;
   readonly genBits: number;
-  /** Where stats() puts each field of its snapshot (native/binding/pool_api.cc declares the layout). */
-  readonly statIndex: Readonly<Record<string, number>>;
+  /** The same object as layout.stat. */
+  readonly statIndex: Table;
+  readonly layout: NativeLayout;
   init(errors: object): void;
-  create(
-    bytes: number,
-    maxOrder: number,
-    min: number,
-    low: number,
-    high: number,
-    flags: number,
-    releaseOrder: number,
-    control: Int32Array,
-  ): AttachResult;
+  create(options: NativeCreateOptions, control: Int32Array): AttachResult;
   attach(id: number, nonce: number, control: Int32Array): AttachResult;
   detach(slot: number): number;
   region(slot: number): ArrayBuffer;
@@ -69,6 +90,12 @@ export interface NativeAddon {
   setWatermarks(slot: number, min: number, low: number, high: number): void;
   addReserved(slot: number, delta: number): number;
   tryReserve(slot: number, n: number, level: number): boolean;
+  /**
+   * The mark a caller with these ALLOC_* rights must leave free pages at or
+   * above after taking `need` pages: the zone gives them iff
+   * `free - need >= effectiveMark` (native/core/zone.cc, the one formula).
+   */
+  effectiveMark(slot: number, level: number, allocFlags: number): number;
   stats(slot: number, out: Float64Array): void;
   check(slot: number): string | null;
 }
@@ -83,25 +110,45 @@ function load(): NativeAddon {
 
 export const native: NativeAddon = load();
 
-const STAT_NAMES = [
+/**
+ * The entries `names` of one of the addon's layout tables, as a frozen
+ * object (built with Object.fromEntries, so it keeps fast properties); a
+ * name this side expects that the addon lacks, or that is not a number,
+ * fails here, at load, naming the entry.
+ */
+export function layoutTable<const N extends string>(what: string, table: Table | undefined, names: readonly N[]): Readonly<Record<N, number>> {
+  const entries = names.map((n): [N, number] => {
+    const v = table?.[n];
+    if (typeof v !== 'number') throw new Error(`nofail: the addon's layout.${what} has no entry '${n}' (a stale build? run npm run build)`);
+    return [n, v];
+  });
+  return Object.freeze(Object.fromEntries(entries) as Record<N, number>);
+}
+
+/** ALLOC_* rights (native/core/zone.h). */
+export const ALLOC = layoutTable('alloc', native.layout?.alloc, [
+  'WMARK_MIN', 'WMARK_LOW', 'WMARK_HIGH', 'NO_WATERMARKS', 'OOM', 'NON_BLOCK', 'MIN_RESERVE', 'RESERVE',
+] as const);
+
+/** Negative results of alloc/allocBulk (native/core/status.h). */
+export const STATUS = layoutTable('status', native.layout?.status, ['NOMEM_WATERMARK', 'NOMEM_FRAGMENTED'] as const);
+
+/** Indices into the Float64Array that stats() fills. */
+export const STAT = layoutTable('stat', native.layout?.stat, [
   'totalPages', 'freePages', 'allocatedPages', 'cachedPages', 'tokenPages', 'min', 'low', 'high', 'reserved',
   'allocs', 'frees', 'pgalloc', 'pgfree', 'failWatermark', 'failFragmented', 'liveTasks', 'maxOrder',
   'threadPages', 'threadCachedPages', 'cachedTasks', 'buddyinfo', 'cachedTaskPairs',
-] as const;
+] as const);
 
-/**
- * Indices into the Float64Array that stats() fills, as the addon declares
- * them; a name this file expects and the addon lacks fails here, at load.
- */
-export const STAT = layout('statIndex', native.statIndex, STAT_NAMES);
+const CONSTANTS = layoutTable('constants', native.layout?.constants, ['genBits', 'transitTask', 'pageShift', 'maxPages', 'maxOrderLimit'] as const);
 
-function layout<const N extends string>(what: string, table: Readonly<Record<string, number>>, names: readonly N[]): Readonly<Record<N, number>> {
-  const out = {} as Record<N, number>;
-  for (const n of names) {
-    const v = table?.[n];
-    if (typeof v !== 'number') throw new Error(`nofail: the addon's ${what} has no entry '${n}' (a stale build? run npm run build)`);
-    out[n] = v;
-  }
-  return Object.freeze(out);
-}
-export const GEN_SCALE = 2 ** native.genBits;
+/** create()'s `fill`: what native code writes over the pages it takes back from a task (none, zeros, poison). */
+export const FILL = layoutTable('constants.fill', native.layout?.constants?.fill, ['NONE', 'ZERO', 'POISON'] as const);
+
+/** The task that owns a page between transfer() and adopt() (native/sync/pool.h). */
+export const TRANSIT_TASK = CONSTANTS.transitTask;
+/** alloc() returns pfn * GEN_SCALE + gen. */
+export const GEN_SCALE = 2 ** CONSTANTS.genBits;
+/** The most pages a pool may have, and the largest maxOrder (native/core/page_meta.h). */
+export const MAX_PAGES = CONSTANTS.maxPages;
+export const MAX_ORDER_LIMIT = CONSTANTS.maxOrderLimit;

@@ -38,6 +38,7 @@
  * the pool instead.
  */
 import { InvalidArgTypeError, InvalidGfpError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
+import { optionKeys, validateOptions } from '../validators.js';
 import { GFP, type Page, type Pool } from '../mm/index.js';
 import { canBlock, currentTaskId, driveAsync, driveSync, internals, lockHolder, type LockHost, lockTestPause, type PoolInternals, TASK_FLAG, taskUnlock, tryTaskLock, type Wait } from '../mm/internal.js';
 
@@ -94,6 +95,8 @@ export interface MempoolStats {
 
 type Source = 'pool' | 'reserve' | 'full';
 
+const MEMPOOL_KEYS = optionKeys<MempoolOptions>()('minNr', 'order', 'capacity', 'name');
+
 export class Mempool {
   readonly #pool: Pool;
   readonly #core: PoolInternals;
@@ -113,7 +116,7 @@ export class Mempool {
 
   /** mempool_create(): preallocates minNr elements with GFP_KERNEL, all or none. */
   static create(pool: Pool, options: MempoolOptions): Mempool {
-    if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('mempool options must be an object');
+    validateOptions(options, 'mempool options', MEMPOOL_KEYS);
     const core = internals(pool);
     if (core.closed) throw new PoolClosedError();
     const { minNr } = options;

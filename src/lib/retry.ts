@@ -29,6 +29,7 @@
  * caller asked for a retry loop, and the canary is the loop's own report.
  */
 import { AllocError, InvalidArgTypeError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
+import { optionKeys, validateOptions } from '../validators.js';
 import { formatGfp, GFP, type GfpMask, type Page, type Pool, validateGfp } from '../mm/index.js';
 import { canBlock, internals, type PoolInternals, retryWaitMs, warn } from '../mm/internal.js';
 
@@ -42,6 +43,8 @@ export interface RetryAllocOptions {
   /** −1 (default): forever; 0: fail at once; N: give up after N seconds (fractions allowed, at most 86400). */
   retryTimeoutSeconds?: number;
 }
+
+const RETRY_KEYS = optionKeys<RetryAllocOptions>()('order', 'caller', 'maxRetries', 'retryTimeoutSeconds');
 
 /** Failures between two canaries, as XFS. */
 export const RETRY_CANARY_INTERVAL = 100;
@@ -78,9 +81,7 @@ function resolveOptions(pool: Pool, gfp: unknown, o: RetryAllocOptions): { core:
     throw new InvalidArgTypeError('pool must be a Pool');
   }
   validateGfp(gfp);
-  if (o === null || typeof o !== 'object') {
-    throw new InvalidArgTypeError(`options must be an object; received ${o === null ? 'null' : typeof o}`);
-  }
+  validateOptions(o, 'options', RETRY_KEYS);
   const order = o.order ?? 0;
   if (typeof order !== 'number') throw new InvalidArgTypeError(`options.order must be a number; received ${typeof order}`);
   if (!Number.isInteger(order) || order < 0 || order > core.maxOrder) {

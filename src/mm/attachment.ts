@@ -10,7 +10,7 @@
 import { CTL, PSI_BYTE_OFFSET } from '../binding/control.js';
 import type { FaultInjector } from './debug/faultinject.js';
 import { Kswapd } from './reclaim/kswapd.js';
-import { ALLOC, native } from '../binding/native.js';
+import { ALLOC, type AttachResult, native } from '../binding/native.js';
 import { checkPage, makePage, markFreed, type Page, type PageOwner, pageGen, setPageTask } from './page.js';
 import { Pcp } from './pcp.js';
 import { Psi } from './stats/psi.js';
@@ -106,17 +106,17 @@ export class Attachment implements PageOwner, WaitHost {
   #region: ArrayBuffer | undefined;
 
   constructor(
-    r: readonly number[],
+    r: AttachResult,
     control: SharedArrayBuffer,
     pcp: { batch: number; high: number } | false,
     policy: AttachmentPolicy,
   ) {
     const ctl = new Int32Array(control);
-    this.slot = r[0]!;
-    this.id = r[1]!;
-    this.totalPages = r[3]!;
-    this.maxOrder = r[4]!;
-    this.taskId = r[5]!;
+    this.slot = r.slot;
+    this.id = r.id;
+    this.totalPages = r.nrPages;
+    this.maxOrder = r.maxOrder;
+    this.taskId = r.task;
     this.ctl = ctl;
     this.fill = ctl[CTL.FILL_ON_FREE]!;
     this.lockdep = ctl[CTL.LOCKDEP] === 1;
@@ -203,19 +203,12 @@ export class Attachment implements PageOwner, WaitHost {
   }
 
   /**
-   * The MIN mark a caller with these ALLOC_* rights must stay above, as
-   * the native zone computes it (native/core/zone.cc effectiveMark).
+   * The MIN mark a caller with these ALLOC_* rights must leave free pages
+   * at or above after taking its pages (`free - need >= mark`), asked of
+   * the native zone, where the one formula lives (native/core/zone.cc).
    */
   effectiveMin(allocFlags: number): number {
-    if (allocFlags & ALLOC.NO_WATERMARKS) return (allocFlags & ALLOC.RESERVE ? 0 : this.reserved()) - 1;
-    let min = this.wmark.min;
-    if (allocFlags & ALLOC.MIN_RESERVE) {
-      min -= Math.floor(min / 2);
-      if (allocFlags & ALLOC.NON_BLOCK) min -= Math.floor(min / 4);
-    }
-    if (allocFlags & ALLOC.OOM) min -= Math.floor(min / 2);
-    if (!(allocFlags & ALLOC.RESERVE)) min += this.reserved();
-    return min;
+    return native.effectiveMark(this.slot, ALLOC.WMARK_MIN, allocFlags);
   }
 
   /** Gives this thread's cached pages back to the zone. */

@@ -5,20 +5,16 @@
  * that attaches reads; and Pool.attach()'s arguments, validated.
  */
 import { CONTROL_BYTES, CTL } from '../binding/control.js';
+import { FILL, MAX_ORDER_LIMIT, MAX_PAGES, type NativeCreateOptions } from '../binding/native.js';
 import { BadPageError, InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 import { type AttachOptions, checkBool, DEFAULT_SIZE, type PoolOptions, resolveBehavior, resolveOom, resolvePcp, resolvePolicy } from './options.js';
-import { POISON_BYTE } from './debug/poison.js';
 import { PAGE_SIZE, parseSize } from './size.js';
 import { STALL_WARN_MS } from './slowpath.js';
-import { resolveWatermarks, type Watermarks } from './watermarks.js';
+import { resolveWatermarks } from './watermarks.js';
 
 export interface CreateArgs {
-  bytes: number;
-  maxOrder: number;
-  wm: Watermarks;
-  /** native create() flags: 1 populate, 2 mlock, 4 hugepages, 8 zeroOnFree, 16 poison. */
-  flags: number;
-  releaseOrder: number;
+  /** native create()'s options, every one resolved. */
+  options: NativeCreateOptions;
   control: SharedArrayBuffer;
   ctl: Int32Array;
 }
@@ -28,24 +24,22 @@ export function resolveCreate(options: PoolOptions): CreateArgs {
     throw new InvalidArgTypeError(`options must be an object; received ${options === null ? 'null' : typeof options}`);
   }
   const pages = Math.ceil(parseSize(options.size ?? DEFAULT_SIZE, 'size') / PAGE_SIZE);
-  if (pages < 1 || pages > 2 ** 29 - 1) {
+  if (pages < 1 || pages > MAX_PAGES) {
     throw new OutOfRangeError(`size must be from 4096 bytes to 2 TiB; received ${options.size}`);
   }
   const maxOrder = options.maxOrder ?? 10;
   if (typeof maxOrder !== 'number') throw new InvalidArgTypeError('maxOrder must be a number');
-  if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > 15) {
-    throw new OutOfRangeError(`maxOrder must be an integer from 0 to 15; received ${maxOrder}`);
+  if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > MAX_ORDER_LIMIT) {
+    throw new OutOfRangeError(`maxOrder must be an integer from 0 to ${MAX_ORDER_LIMIT}; received ${maxOrder}`);
   }
   const wm = resolveWatermarks(options.watermarks, pages);
   const zero = checkBool(options.zeroOnFree, 'zeroOnFree');
   const poison = checkBool(options.poison, 'poison');
   if (zero && poison) throw new OutOfRangeError('zeroOnFree and poison are exclusive: a poisoned page cannot also be zeroed');
-  const flags =
-    (checkBool(options.populate, 'populate') ? 1 : 0) |
-    (checkBool(options.mlock, 'mlock') ? 2 : 0) |
-    (checkBool(options.hugepages, 'hugepages') ? 4 : 0) |
-    (zero ? 8 : 0) |
-    (poison ? 16 : 0);
+  const fill = poison ? FILL.POISON : zero ? FILL.ZERO : FILL.NONE;
+  const populate = checkBool(options.populate, 'populate');
+  const mlock = checkBool(options.mlock, 'mlock');
+  const hugepages = checkBool(options.hugepages, 'hugepages');
   let releaseOrder = -1;
   if (options.releaseFreedOrder !== undefined) {
     const r = options.releaseFreedOrder;
@@ -69,10 +63,15 @@ export function resolveCreate(options: PoolOptions): CreateArgs {
   const ctl = new Int32Array(control);
   ctl[CTL.BEHAVIOR] = behavior;
   [ctl[CTL.OOM_FLAGS], ctl[CTL.OOM_VICTIM_TIMEOUT_MS], ctl[CTL.OOM_REAPER_DELAY_MS]] = oom;
-  ctl[CTL.FILL_ON_FREE] = poison ? POISON_BYTE : zero ? 0 : -1;
+  ctl[CTL.FILL_ON_FREE] = fill;
   ctl[CTL.STALL_WARN_MS] = stall;
   ctl[CTL.LOCKDEP] = lockdep ? 1 : 0;
-  return { bytes: pages * PAGE_SIZE, maxOrder, wm, flags, releaseOrder, control, ctl };
+  const { min, low, high } = wm;
+  return {
+    options: { bytes: pages * PAGE_SIZE, maxOrder, min, low, high, populate, mlock, hugepages, fill, releaseOrder },
+    control,
+    ctl,
+  };
 }
 
 /** Pool.attach()'s handle and options, checked before native sees the handle. */

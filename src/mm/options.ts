@@ -5,6 +5,7 @@
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { AttachmentPolicy } from './attachment.js';
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { optionKeys, validateOptions } from '../validators.js';
 import type { OnOomKill } from './oom/delivery.js';
 import { OOM_ENABLED, OOM_PANIC, OOM_REAPER, OOM_REAPER_DELAY_MS, type OomOptions } from './oom/killer.js';
 import { PCP_BATCH, PCP_HIGH } from './pcp.js';
@@ -94,6 +95,30 @@ export interface AllocAsyncOptions {
 }
 
 
+/** Every option of Pool.create() and of Pool.attach(): an unknown key is a mistake (validateOptions). */
+export const POOL_OPTION_KEYS = optionKeys<PoolOptions>()(
+  'size',
+  'maxOrder',
+  'watermarks',
+  'populate',
+  'mlock',
+  'hugepages',
+  'releaseFreedOrder',
+  'pcp',
+  'behavior',
+  'allowMainThreadBlocking',
+  'oom',
+  'zeroOnFree',
+  'poison',
+  'lockdep',
+  'stallWarnMs',
+  'name',
+  'oomScoreAdj',
+  'onOomKill',
+);
+export const ATTACH_OPTION_KEYS = optionKeys<AttachOptions>()('pcp', 'allowMainThreadBlocking', 'name', 'oomScoreAdj', 'onOomKill');
+const OOM_KEYS = optionKeys<OomOptions>()('reaper', 'reaperDelayMs', 'victimTimeoutMs', 'panicOnOom');
+
 export const DEFAULT_SIZE = 64 * 1024 * 1024;
 
 export function checkOrder(order: unknown, maxOrder: number): asserts order is number {
@@ -129,6 +154,7 @@ export function resolveOom(o: unknown): [flags: number, victimTimeoutMs: number,
   if (o === undefined || o === false) return [0, 0, OOM_REAPER_DELAY_MS];
   const opts: OomOptions = o === true ? {} : (o as OomOptions);
   if (opts === null || typeof opts !== 'object') throw new InvalidArgTypeError('oom must be a boolean or an object');
+  validateOptions(opts, 'oom', OOM_KEYS);
   const ms = (v: unknown, name: string, dflt: number) => {
     if (v === undefined) return dflt;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
@@ -157,6 +183,7 @@ export function resolvePcp(option: unknown): { batch: number; high: number } | f
   if (option === null || typeof option !== 'object') {
     throw new InvalidArgTypeError('pcp must be false or an object { batch, high }');
   }
+  validateOptions(option, 'pcp', ['batch', 'high']);
   const o = option as { batch?: unknown; high?: unknown };
   const batch = o.batch ?? PCP_BATCH;
   const high = o.high ?? Math.max(PCP_HIGH, 4 * (batch as number));
@@ -178,7 +205,7 @@ export function resolvePcp(option: unknown): { batch: number; high: number } | f
  * counts from this call.
  */
 export function asyncSignal(o: AllocAsyncOptions): () => AbortSignal | undefined {
-  if (o === null || typeof o !== 'object') throw new InvalidArgTypeError('options must be an object');
+  validateOptions(o, 'options', ['signal', 'timeoutMs'] satisfies (keyof AllocAsyncOptions)[]);
   const { signal, timeoutMs } = o;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgTypeError('options.signal must be an AbortSignal');
   if (timeoutMs === undefined) return () => signal;

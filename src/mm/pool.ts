@@ -9,22 +9,24 @@ import { Attachment } from './attachment.js';
 import { checkAttach, resolveCreate } from './create.js';
 import {
   type AllocAsyncOptions,
+  ATTACH_OPTION_KEYS,
   type AttachOptions,
   asyncSignal,
   checkOrder,
+  POOL_OPTION_KEYS,
   type PoolOptions,
   resolvePcp,
   resolvePolicy,
 } from './options.js';
 import { currentReservation, type Reservation, reserve, reserveAsync, type ReserveAsyncOptions, type ReserveOptions } from './reserve.js';
-import { Task, type TaskOptions } from './task.js';
-import { currentTaskId } from './task.js';
+import { currentTaskId, Task, type TaskOptions } from './task.js';
 import { TASK_FLAG } from './task-table.js';
 import { AllocError, InvalidArgTypeError, NofailError, PoolClosedError } from '../errors.js';
+import { validateOptions } from '../validators.js';
 import { FaultInjector, type FaultInjectOptions } from './debug/faultinject.js';
 import { allocFailureText, formatGfp, GFP, type GfpMask, validateGfp } from './gfp.js';
 import { applyScope, currentScope, GFP_SCOPE } from './scope.js';
-import { ALLOC, GEN_SCALE, native } from '../binding/native.js';
+import { ALLOC, type AttachResult, GEN_SCALE, native } from '../binding/native.js';
 import {
   checkPage,
   makePage,
@@ -76,8 +78,8 @@ export class Pool {
   /** This thread's task id in the pool. */
   readonly taskId: number;
 
-  private constructor(r: readonly number[], control: SharedArrayBuffer, o: AttachOptions) {
-    this.#handle = Object.freeze({ id: r[1]!, nonce: r[2]!, control });
+  private constructor(r: AttachResult, control: SharedArrayBuffer, o: AttachOptions) {
+    this.#handle = Object.freeze({ id: r.id, nonce: r.nonce, control });
     this.#core = new Attachment(r, control, resolvePcp(o.pcp), resolvePolicy(o));
     this.totalPages = this.#core.totalPages;
     this.maxOrder = this.#core.maxOrder;
@@ -93,8 +95,9 @@ export class Pool {
 
   /** Creates a pool in this thread; other threads attach with `Pool.attach(pool.handle)`. */
   static create(options: PoolOptions = {}): Pool {
+    validateOptions(options, 'options', POOL_OPTION_KEYS);
     const c = resolveCreate(options);
-    const r = native.create(c.bytes, c.maxOrder, c.wm.min, c.wm.low, c.wm.high, c.flags, c.releaseOrder, c.ctl);
+    const r = native.create(c.options, c.ctl);
     const pool = new Pool(r, c.control, options);
     // PSI averages are sampled every 2 s (an unref'd timer on the creating thread).
     pool.#core.stopSampler = pool.#core.psi.startSampler();
@@ -103,6 +106,7 @@ export class Pool {
 
   /** Attaches this thread to a pool created elsewhere. */
   static attach(handle: PoolHandle, options: AttachOptions = {}): Pool {
+    validateOptions(options, 'options', ATTACH_OPTION_KEYS);
     checkAttach(handle, options);
     const r = native.attach(handle.id, handle.nonce, new Int32Array(handle.control));
     return new Pool(r, handle.control, options);

@@ -24,6 +24,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CTL } from '../binding/control.js';
 import type { Attachment } from './attachment.js';
 import { InvalidArgTypeError, OutOfRangeError, PoolClosedError } from '../errors.js';
+import { optionKeys, validateOptions } from '../validators.js';
 import { GFP } from './gfp.js';
 import { Kswapd } from './reclaim/kswapd.js';
 import { ALLOC, native, STATUS } from '../binding/native.js';
@@ -151,13 +152,15 @@ export class Reservation {
   }
 }
 
+const RESERVE_KEYS = optionKeys<ReserveAsyncOptions>()('mode', 'timeoutMs', 'signal');
+
 export function checkReserveArgs(core: Attachment, pages: unknown, o: ReserveOptions): { pages: number; mode: ReservationMode } {
   if (core.closed) throw new PoolClosedError();
   if (typeof pages !== 'number') throw new InvalidArgTypeError(`pages must be a number; received ${typeof pages}`);
   if (!Number.isInteger(pages) || pages < 1 || pages > core.totalPages) {
     throw new OutOfRangeError(`pages must be an integer from 1 to ${core.totalPages}; received ${pages}`);
   }
-  if (o === null || typeof o !== 'object') throw new InvalidArgTypeError('options must be an object');
+  validateOptions(o, 'options', RESERVE_KEYS);
   const mode = o.mode ?? 'watermark';
   if (mode !== 'watermark' && mode !== 'tokens') throw new OutOfRangeError(`mode must be 'watermark' or 'tokens'; received ${String(mode)}`);
   if (o.timeoutMs !== undefined && (typeof o.timeoutMs !== 'number' || !(o.timeoutMs >= 0) || !Number.isFinite(o.timeoutMs))) {

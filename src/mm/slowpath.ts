@@ -229,7 +229,8 @@ function* mayOom(req: SlowpathRequest): Generator<Wait, OomOutcome, void> {
 /** Could free + reclaimable pages pass the MIN watermark for this caller? */
 function couldReachMin(core: SlowpathHost, order: number, allocFlags: number): boolean {
   const available = core.freePages() + core.reclaim.reclaimable();
-  return available - (1 << order) + 1 > core.effectiveMin(allocFlags);
+  // The zone's test, with the zone's mark: free - need >= mark (native/core/zone.h).
+  return available - (1 << order) >= core.effectiveMin(allocFlags);
 }
 
 function reportStall(core: SlowpathHost, gfp: number, order: number, start: number, warnAt: number, every: number): number {

@@ -6,6 +6,7 @@
  */
 import type { Attachment } from './attachment.js';
 import { InvalidArgTypeError, PoolClosedError } from '../errors.js';
+import { optionKeys, validateOptions } from '../validators.js';
 import type { OnOomKill } from './oom/delivery.js';
 import { native } from '../binding/native.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -20,6 +21,8 @@ export interface TaskOptions {
   onOomKill?: OnOomKill;
 }
 
+const TASK_KEYS = optionKeys<TaskOptions>()('name', 'oomScoreAdj', 'onOomKill');
+
 export class Task {
   readonly id: number;
   readonly name: string;
@@ -28,7 +31,7 @@ export class Task {
 
   /** @internal use pool.registerTask() */
   constructor(core: Attachment, options: TaskOptions) {
-    if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('task options must be an object');
+    validateOptions(options, 'task options', TASK_KEYS);
     if (typeof options.name !== 'string' || options.name === '') throw new InvalidArgTypeError('task name must be a non-empty string');
     if (options.onOomKill !== undefined && typeof options.onOomKill !== 'function') {
       throw new InvalidArgTypeError('onOomKill must be a function');

@@ -7,7 +7,8 @@
  *   gap  = max(min / 4, pages * watermark_scale_factor / 10000), scale 10
  *   low  = min + gap, high = low + gap
  */
-import { OutOfRangeError } from '../errors.js';
+import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { validateOptions } from '../validators.js';
 import { PAGE_SIZE, parsePages } from './size.js';
 
 export interface Watermarks {
@@ -36,14 +37,10 @@ export function resolveWatermarks(option: unknown, totalPages: number): Watermar
   const defaults = defaultWatermarks(totalPages);
   if (option === undefined) return defaults;
   if (option === null || typeof option !== 'object') {
-    throw new OutOfRangeError('watermarks must be an object { min, low, high } of pages or size strings');
+    throw new InvalidArgTypeError('watermarks must be an object { min, low, high } of pages or size strings');
   }
+  validateOptions(option, 'watermarks', ['min', 'low', 'high']);
   const o = option as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (key !== 'min' && key !== 'low' && key !== 'high') {
-      throw new OutOfRangeError(`watermarks has an unknown key '${key}' (expected min, low, high)`);
-    }
-  }
   const min = o.min === undefined ? defaults.min : parsePages(o.min, 'watermarks.min');
   const gap = Math.max(Math.floor(min / 4), Math.floor((totalPages * WATERMARK_SCALE_FACTOR) / 10000));
   const low = o.low === undefined ? Math.min(min + gap, totalPages) : parsePages(o.low, 'watermarks.low');

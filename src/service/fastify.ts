@@ -34,7 +34,9 @@ declare module 'fastify' {
 }
 
 const plugin: FastifyPluginCallback<NofailFastifyOptions> = (app: FastifyInstance, opts, done) => {
-  const { pool, contentTypes = ['application/octet-stream'], ...shedOptions } = opts;
+  // prefix, logLevel and logSerializers are Fastify's own register() options, not the shedder's.
+  const { pool, contentTypes = ['application/octet-stream'], prefix: _p, logLevel: _l, logSerializers: _s, ...shedOptions } =
+    opts as NofailFastifyOptions & { prefix?: unknown; logLevel?: unknown; logSerializers?: unknown };
   if (pool === undefined || pool === null || typeof pool.pressure !== 'function') {
     done(new TypeError('nofail fastify plugin: options.pool must be a Pool'));
     return;

@@ -10,6 +10,7 @@
  * (the OOM killer's are oom_invoked, oom_kill and oom_reaped).
  */
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { validateOptions } from '../validators.js';
 import { Pool, type PoolStats } from '../mm/index.js';
 
 export type MetricType = 'gauge' | 'counter';
@@ -41,7 +42,7 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 function resolve(o: MetricsOptions): { prefix: string; labels: Record<string, string> } {
-  if (o === null || typeof o !== 'object') throw new InvalidArgTypeError('metrics options must be an object');
+  validateOptions(o, 'metrics options', ['prefix', 'labels'] satisfies (keyof MetricsOptions)[]);
   const prefix = o.prefix ?? 'nofail_';
   if (typeof prefix !== 'string' || (prefix !== '' && !NAME.test(prefix))) {
     throw new OutOfRangeError(`metrics prefix must match ${NAME.source} (or be empty); received ${String(prefix)}`);
@@ -154,7 +155,7 @@ export interface LabelledPool {
  */
 export function metricFamiliesOf(pools: readonly LabelledPool[], options: { prefix?: string } = {}): MetricFamily[] {
   if (!Array.isArray(pools) || pools.length === 0) throw new InvalidArgTypeError('pools must be a Pool or a non-empty array of { pool, labels }');
-  if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('metrics options must be an object');
+  validateOptions(options, 'metrics options', ['prefix']);
   const seen = new Set<string>();
   let keys: string | undefined;
   const merged = new Map<string, MetricFamily & { samples: MetricSample[] }>();

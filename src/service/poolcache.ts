@@ -20,6 +20,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AllocError, InvalidArgTypeError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
+import { validateOptions } from '../validators.js';
 import { copyIntoPages, pageViews } from './span.js';
 import { GFP, type GfpMask, type Page, PAGE_SIZE, parseSize, type Pool, validateGfp } from '../mm/index.js';
 
@@ -111,7 +112,7 @@ export class PoolCache<K extends {} = string> {
   readonly #c = { hits: 0, misses: 0, sets: 0, setFailures: 0, evictions: 0, shrunk: 0, shrunkPages: 0 };
 
   constructor(pool: Pool, options: PoolCacheOptions) {
-    if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('PoolCache options must be an object');
+    validateOptions(options, 'PoolCache options', ['maxBytes', 'maxEntries', 'gfp', 'name', 'seeks', 'batch'] satisfies (keyof PoolCacheOptions)[]);
     const maxPages = Math.floor(parseSize(options.maxBytes, 'maxBytes') / PAGE_SIZE);
     if (maxPages < 1) throw new OutOfRangeError(`maxBytes must be at least one page (${PAGE_SIZE} bytes)`);
     const { maxEntries, name = 'pool-cache', seeks, batch = 32 } = options;

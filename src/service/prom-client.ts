@@ -13,6 +13,7 @@
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { InvalidArgTypeError } from '../errors.js';
+import { validateOptions } from '../validators.js';
 import { type LabelledPool, metricFamiliesOf, type MetricFamily, type MetricsOptions } from './metrics.js';
 import type { Pool } from '../mm/index.js';
 
@@ -28,9 +29,8 @@ export interface PromClientOptions extends MetricsOptions {
  * labels), once per registry; returns a function that removes them.
  */
 export async function collectPoolMetrics(pools: Pool | readonly LabelledPool[], options: PromClientOptions): Promise<() => void> {
-  if (options === null || typeof options !== 'object' || options.registry === undefined) {
-    throw new InvalidArgTypeError('collectPoolMetrics: options.registry is required');
-  }
+  validateOptions(options, 'collectPoolMetrics options', ['registry', 'promClient', 'prefix', 'labels'] satisfies (keyof PromClientOptions)[]);
+  if (options.registry === undefined) throw new InvalidArgTypeError('collectPoolMetrics: options.registry is required');
   const { registry, promClient, labels = {}, ...mo } = options;
   const sources: readonly LabelledPool[] = Array.isArray(pools)
     ? pools.map((p: LabelledPool) => ({ pool: p?.pool, labels: { ...labels, ...p?.labels } }))

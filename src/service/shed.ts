@@ -28,7 +28,8 @@
  * more pages than the pool has is refused as too large (413).
  */
 import { copyIntoPages, pageViews } from './span.js';
-import { AllocError, InvalidArgTypeError, OutOfRangeError, WouldBlockError } from '../errors.js';
+import { AllocError, OutOfRangeError, WouldBlockError } from '../errors.js';
+import { optionKeys, validateOptions } from '../validators.js';
 import { GFP, type GfpMask, type Page, PAGE_SIZE, parseSize, type Pool, type Reservation, validateGfp } from '../mm/index.js';
 
 export type ShedPolicy = 'reserve' | 'loop' | 'nowait';
@@ -152,8 +153,10 @@ interface Resolved {
   gfp: number;
 }
 
+const SHED_KEYS = optionKeys<LoadShedOptions>()('policy', 'budgetMs', 'maxBodyBytes', 'psiSome', 'psiFull', 'minFree', 'retryAfterSeconds', 'gfp');
+
 function resolve(o: LoadShedOptions): Resolved {
-  if (o === null || typeof o !== 'object') throw new InvalidArgTypeError('load-shedding options must be an object');
+  validateOptions(o, 'load-shedding options', SHED_KEYS);
   const policy = o.policy ?? 'reserve';
   if (policy !== 'reserve' && policy !== 'loop' && policy !== 'nowait') {
     throw new OutOfRangeError(`policy must be 'reserve', 'loop' or 'nowait'; received ${String(policy)}`);

@@ -59,6 +59,7 @@
  */
 import { isMainThread, threadId } from 'node:worker_threads';
 import { DeadlockError, InvalidArgTypeError, KilledError, NotHolderError, PoolClosedError, WouldBlockError } from '../../errors.js';
+import { validateOptions } from '../../validators.js';
 import type { Pool } from '../../mm/index.js';
 import { canBlock, currentTaskId, internals, type PoolInternals, TASK_FLAG } from '../../mm/internal.js';
 import { forgetHeld, heldRecord, isHeld, recordHeld, rememberName } from './held.js';
@@ -131,9 +132,7 @@ export class SharedMutex {
       this.#register();
       return;
     }
-    if (options === null || typeof options !== 'object') {
-      throw new InvalidArgTypeError(`options must be an object; received ${options === null ? 'null' : typeof options}`);
-    }
+    validateOptions(options, 'options', ['name', 'reclaimFs'] satisfies (keyof SharedMutexOptions)[]);
     const { name, reclaimFs } = options;
     if (name !== undefined && typeof name !== 'string') {
       throw new InvalidArgTypeError(`options.name must be a string; received ${typeof name}`);
@@ -217,7 +216,7 @@ export class SharedMutex {
 
   /** Waits without blocking the thread; any thread. */
   async lockAsync(pool?: Pool, options: LockAsyncOptions = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options must be an object');
+    validateOptions(options, 'options', ['signal', 'killable'] satisfies (keyof LockAsyncOptions)[]);
     const { signal, killable } = options;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new InvalidArgTypeError('options.signal must be an AbortSignal');

@@ -39,6 +39,7 @@
 import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BadPageError, InvalidArgTypeError, NofailError, OutOfRangeError, PoolClosedError } from '../../errors.js';
+import { validateOptions } from '../../validators.js';
 import { GFP, type GfpMask, type Page, PAGE_SIZE, Pool, SHRINK_STOP, validateGfp } from '../../mm/index.js';
 import { internals, type VmStat } from '../../mm/internal.js';
 import { type CachedBlock, type IndexNode, NODE_SLOTS, PageIndex } from './index-tree.js';
@@ -73,7 +74,7 @@ export class PageCache implements Disposable {
   constructor(pool: Pool, options: PageCacheOptions) {
     if (!(pool instanceof Pool)) throw new InvalidArgTypeError('pool must be a Pool');
     if (pool.closed) throw new PoolClosedError();
-    if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options must be an object { file }');
+    validateOptions(options, 'options', ['file', 'onWriteback', 'onDrop'] satisfies (keyof PageCacheOptions)[]);
     const { file, onWriteback, onDrop } = options;
     if (typeof file === 'string' ? file === '' : !(file instanceof URL)) {
       throw new InvalidArgTypeError('options.file must be a non-empty path string or a file: URL');

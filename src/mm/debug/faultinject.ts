@@ -25,6 +25,7 @@
  * failure warnings. There is no task filter, stack filter or highmem.
  */
 import { InvalidArgTypeError, OutOfRangeError } from '../../errors.js';
+import { optionKeys, validateOptions } from '../../validators.js';
 import { PAGE_SHIFT, parseSize } from '../size.js';
 import { warn } from '../stats/warn.js';
 
@@ -55,7 +56,7 @@ export interface FaultInjectOptions {
   verbose?: 0 | 1 | 2;
 }
 
-const OPTION_NAMES = new Set([
+const FAULT_INJECT_KEYS = optionKeys<FaultInjectOptions>()(
   'probability',
   'interval',
   'times',
@@ -65,7 +66,7 @@ const OPTION_NAMES = new Set([
   'failNth',
   'seed',
   'verbose',
-]);
+);
 
 export interface FaultInjectStats {
   /** Calls to shouldFail(). */
@@ -93,14 +94,7 @@ export class FaultInjector {
   #injected = 0;
 
   constructor(opts: FaultInjectOptions = {}) {
-    if (opts === null || typeof opts !== 'object') {
-      throw new InvalidArgTypeError(`fault injection options must be an object; received ${opts === null ? 'null' : typeof opts}`);
-    }
-    for (const key of Object.keys(opts)) {
-      if (!OPTION_NAMES.has(key)) {
-        throw new OutOfRangeError(`fault injection has an unknown option '${key}' (expected ${[...OPTION_NAMES].join(', ')})`);
-      }
-    }
+    validateOptions(opts, 'faultInject options', FAULT_INJECT_KEYS);
     this.probability = number(opts.probability, 'probability', 0, 0, 100, false);
     this.interval = number(opts.interval, 'interval', 1, 1, Number.MAX_SAFE_INTEGER, true);
     this.#times = number(opts.times, 'times', -1, -1, Number.MAX_SAFE_INTEGER, true);

@@ -52,10 +52,12 @@
  * missed periods decay with zero pressure, the latest period gets the sample,
  * and time beyond the period is carried into the next samples.
  */
+// psi.ts loads no addon: its unit test runs it in workers over the bare
+// source (test/fixtures/transpile-src.ts), so it imports nothing that does.
 import { isMainThread } from 'node:worker_threads';
 import { InvalidArgTypeError, OutOfRangeError } from '../../errors.js';
-import { HOLDER_BITS, type LockHost, lockHolder, lockTestPause, taskUnlock, tryTaskLock } from '../task-lock.js';
-import { TASK_FLAG } from '../task-table.js';
+import { optionKeys, validateOptions } from '../../validators.js';
+import { HOLDER_BITS, type LockHost, lockHolder, lockTestPause, TASK_LOCK_FLAG, taskUnlock, tryTaskLock } from '../task-lock.js';
 
 export const PSI_BYTES = 256;
 
@@ -429,12 +431,12 @@ export class Psi {
    */
   #lock(): boolean {
     const host = this.#host;
-    if (host !== NO_HOST) host.tasks.setFlags(host.taskId, TASK_FLAG.IN_PSI_LOCK);
-    if (tryTaskLock(host, this.#i32, LOCK, TASK_FLAG.IN_PSI_LOCK, false) || this.#lockSlow()) {
+    if (host !== NO_HOST) host.tasks.setFlags(host.taskId, TASK_LOCK_FLAG.IN_PSI_LOCK);
+    if (tryTaskLock(host, this.#i32, LOCK, TASK_LOCK_FLAG.IN_PSI_LOCK, false) || this.#lockSlow()) {
       lockTestPause?.('psi');
       return true;
     }
-    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TASK_FLAG.IN_PSI_LOCK);
+    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TASK_LOCK_FLAG.IN_PSI_LOCK);
     return false;
   }
 
@@ -444,7 +446,7 @@ export class Psi {
     const deadline = performance.now() + (isMainThread ? MAIN_SPIN_MS : WORKER_WAIT_MS);
     for (let n = 1; ; n++) {
       const check = n % SPINS_PER_CHECK === 0;
-      if (tryTaskLock(host, i32, LOCK, TASK_FLAG.IN_PSI_LOCK, check && host !== NO_HOST)) return true;
+      if (tryTaskLock(host, i32, LOCK, TASK_LOCK_FLAG.IN_PSI_LOCK, check && host !== NO_HOST)) return true;
       if (!check) continue;
       if (performance.now() > deadline) return false;
       if (!isMainThread) {
@@ -457,7 +459,7 @@ export class Psi {
   #unlock(): void {
     const host = this.#host;
     taskUnlock(host, this.#i32, LOCK);
-    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TASK_FLAG.IN_PSI_LOCK);
+    if (host !== NO_HOST) host.tasks.clearFlags(host.taskId, TASK_LOCK_FLAG.IN_PSI_LOCK);
   }
 }
 
@@ -470,10 +472,10 @@ function line(avg: number[], totalNs: bigint): PsiLine {
   };
 }
 
+const PSI_TRIGGER_KEYS = optionKeys<PsiTriggerOptions>()('kind', 'stallUs', 'windowUs');
+
 function validateTrigger(opts: PsiTriggerOptions, cb: unknown): PsiTriggerOptions {
-  if (opts === null || typeof opts !== 'object') {
-    throw new InvalidArgTypeError(`trigger(opts): opts must be { kind, stallUs, windowUs }; received ${opts === null ? 'null' : typeof opts}`);
-  }
+  validateOptions(opts, 'psiTrigger options', PSI_TRIGGER_KEYS);
   const { kind, stallUs, windowUs } = opts;
   if (kind !== 'some' && kind !== 'full') {
     throw new InvalidArgTypeError(`trigger: kind must be 'some' or 'full'; received ${String(kind)}`);

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultWatermarks, GFP, PAGE_SIZE, Pool, type PoolOptions } from '../../../src/index.js';
 import { expectAccounting, expectCode } from '../../fixtures/expect.js';
@@ -96,6 +100,42 @@ describe('Pool.create', () => {
     expectAccounting(p, 0);
   });
 
+  // A child whose shell lowered a limit first, so that a system call of
+  // Pool.create fails for a reason the test knows: the error carries the
+  // errno and the call, and is classified by the errno (no message parsed).
+  function createUnder(limits: string, options: object, wrap = ''): Record<string, unknown> {
+    const fixture = fileURLToPath(new URL('../../fixtures/create-fails.mjs', import.meta.url));
+    expect(existsSync(fileURLToPath(new URL('../../../dist/index.js', import.meta.url))), 'run `npx tsc -p tsconfig.build.json` first').toBe(true);
+    const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const script = `${limits} && exec ${wrap}${quote(process.execPath)} ${quote(fixture)} ${quote(JSON.stringify(options))}`;
+    const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+  }
+
+  it('a failed mmap is a SystemError with its errno and syscall', () => {
+    // 8 GiB of address space: Node and the pool's metadata (512 MiB,
+    // calloc) fit, a 256 GiB region cannot be mapped.
+    const r = createUnder('ulimit -v 8388608', { size: '256GiB' });
+    expect(r).toMatchObject({ name: 'SystemError', code: 'ERR_SYSTEM', errno: constants.errno.ENOMEM, syscall: 'mmap' });
+    expect(r.message).toMatch(/^mmap failed: .* \(errno \d+\)/);
+  });
+
+  it('a failed mlock is a SystemError with its errno and syscall, unless the process may lock regardless', () => {
+    // RLIMIT_MEMLOCK of 64 KiB: 1 MiB cannot be locked without CAP_IPC_LOCK.
+    // Where this process holds that capability and may drop it from the
+    // child's bounding set (setpriv), it does, so that the refusal is seen.
+    const drop = spawnSync('setpriv', ['--bounding-set=-ipc_lock', 'true']).status === 0 ? 'setpriv --bounding-set=-ipc_lock ' : '';
+    const r = createUnder('ulimit -l 64', { size: '1MiB', mlock: true }, drop);
+    if (r.ipcLock) {
+      expect(r).toEqual({ created: true, ipcLock: true });
+      return;
+    }
+    expect(r).toMatchObject({ name: 'SystemError', code: 'ERR_SYSTEM', syscall: 'mlock' });
+    expect([constants.errno.ENOMEM, constants.errno.EPERM, constants.errno.EAGAIN]).toContain(r.errno);
+    expect(r.message).toMatch(/^mlock failed: .*RLIMIT_MEMLOCK/);
+  });
+
   it('hands out a structured-clonable handle', () => {
     const p = create({ size: '1MiB' });
     const h = p.handle;
@@ -125,8 +165,8 @@ describe('Pool.create', () => {
 
 describe('Pool.create option validation names the option', () => {
   it.each<[string, unknown, string, RegExp]>([
-    ['options null', null, 'ERR_INVALID_ARG_TYPE', /^options /],
-    ['options a string', '64MiB', 'ERR_INVALID_ARG_TYPE', /^options /],
+    ['options null', null, 'ERR_INVALID_ARG_TYPE', /"options" argument/],
+    ['options a string', '64MiB', 'ERR_INVALID_ARG_TYPE', /"options" argument/],
     ['size zero', { size: 0 }, 'ERR_OUT_OF_RANGE', /^size /],
     ['size negative', { size: -4096 }, 'ERR_OUT_OF_RANGE', /^size /],
     ['size fractional', { size: 4096.5 }, 'ERR_OUT_OF_RANGE', /^size /],
@@ -139,10 +179,10 @@ describe('Pool.create option validation names the option', () => {
     ['maxOrder 16', { maxOrder: 16 }, 'ERR_OUT_OF_RANGE', /^maxOrder .*0 to 15/],
     ['maxOrder negative', { maxOrder: -1 }, 'ERR_OUT_OF_RANGE', /^maxOrder /],
     ['maxOrder fractional', { maxOrder: 2.5 }, 'ERR_OUT_OF_RANGE', /^maxOrder /],
-    ['watermarks null', { watermarks: null }, 'ERR_OUT_OF_RANGE', /^watermarks /],
+    ['watermarks null', { watermarks: null }, 'ERR_INVALID_ARG_TYPE', /^watermarks /],
     ['watermarks unordered', { size: '4MiB', watermarks: { min: 10, low: 5 } }, 'ERR_OUT_OF_RANGE', /^watermarks /],
     ['watermarks.min negative', { watermarks: { min: -1 } }, 'ERR_OUT_OF_RANGE', /watermarks\.min/],
-    ['watermarks unknown key', { watermarks: { mid: 1 } }, 'ERR_OUT_OF_RANGE', /watermarks .*'mid'/],
+    ['watermarks unknown key', { watermarks: { mid: 1 } }, 'ERR_INVALID_ARG_VALUE', /watermarks .*'mid'; did you mean 'min'\?/],
     ['populate a string', { populate: 'yes' }, 'ERR_INVALID_ARG_TYPE', /^populate /],
     ['mlock a number', { mlock: 1 }, 'ERR_INVALID_ARG_TYPE', /^mlock /],
     ['hugepages null', { hugepages: null }, 'ERR_INVALID_ARG_TYPE', /^hugepages /],

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgTypeError, OutOfRangeError, PAGE_SIZE, Pool } from '../../../src/index.js';
-import { native, STATUS } from '../../../src/binding/native.js';
+import { FILL, native, type NativeCreateOptions, STATUS } from '../../../src/binding/native.js';
 import { expectAccounting, expectCode } from '../../fixtures/expect.js';
 
 type Raw = (...args: unknown[]) => unknown;
@@ -40,6 +40,11 @@ const BAD_INDEX: Array<[unknown, string]> = [
   [1e300, 'ERR_OUT_OF_RANGE'],
 ];
 
+/** native create()'s options: a 16-page pool unless `over` says otherwise. */
+function createOptions(over: Partial<NativeCreateOptions> = {}): NativeCreateOptions {
+  return { bytes: 16 * PAGE_SIZE, maxOrder: 4, min: 0, low: 0, high: 0, populate: false, mlock: false, hugepages: false, fill: FILL.NONE, releaseOrder: -1, ...over };
+}
+
 let pool: Pool;
 let slot: number;
 let task: number;
@@ -48,10 +53,9 @@ beforeEach(() => {
   pool = Pool.create({ size: TOTAL * PAGE_SIZE, maxOrder: MAX_ORDER, watermarks: { min: 0, low: 0, high: 0 }, pcp: false });
   const h = pool.handle;
   const r = native.attach(h.id, h.nonce, new Int32Array(h.control));
-  slot = r[0];
-  task = r[5];
-  expect(r[3]).toBe(TOTAL);
-  expect(r[4]).toBe(MAX_ORDER);
+  expect(r).toEqual({ slot: expect.any(Number), id: h.id, nonce: h.nonce, nrPages: TOTAL, maxOrder: MAX_ORDER, task: expect.any(Number) });
+  slot = r.slot;
+  task = r.task;
 });
 afterEach(() => {
   native.detach(slot);
@@ -87,7 +91,7 @@ describe('raw addon: arguments', () => {
       expectCode(() => call('meta', bad, 0), code, /slot/);
     }
     expectCode(() => call('alloc', 9999, 0, 0, 0), 'ERR_OUT_OF_RANGE', /slot/);
-    const [other] = native.attach(pool.handle.id, pool.handle.nonce, new Int32Array(pool.handle.control));
+    const { slot: other } = native.attach(pool.handle.id, pool.handle.nonce, new Int32Array(pool.handle.control));
     native.detach(other);
     expect(native.detach(other)).toBe(0); // idempotent
     expect(native.detach(123456)).toBe(0);
@@ -216,7 +220,7 @@ describe('raw addon: bulk calls', () => {
 
   it('freeBulk past one batch (1024 refs) counts what it freed across the batches', () => {
     const pages = 2048;
-    const [s] = native.create(pages * PAGE_SIZE, 10, 0, 0, 0, 0, -1, new Int32Array(new SharedArrayBuffer(native.controlSlots * 4)));
+    const { slot: s } = native.create(createOptions({ bytes: pages * PAGE_SIZE, maxOrder: 10 }), new Int32Array(new SharedArrayBuffer(native.controlSlots * 4)));
     try {
       const n = 1500;
       const pairs = new Int32Array(2 * n);
@@ -404,42 +408,96 @@ describe('raw addon: ownership, tasks and metadata', () => {
 
 describe('raw addon: create and attach', () => {
   const ctl = () => new Int32Array(new SharedArrayBuffer(native.controlSlots * 4));
-  const good = (): unknown[] => [16 * PAGE_SIZE, 4, 0, 0, 0, 0, -1, ctl()];
-  function withArg(i: number, v: unknown): unknown[] {
-    const a = good();
-    a[i] = v;
-    return a;
-  }
+  const FIELDS = ['bytes', 'maxOrder', 'min', 'low', 'high', 'populate', 'mlock', 'hugepages', 'fill', 'releaseOrder'] as const;
+  const withField = (field: string, v: unknown): unknown => ({ ...createOptions(), [field]: v });
 
-  it('create validates every argument', () => {
-    for (let i = 0; i < 7; i++) {
+  it('create validates every option, by name', () => {
+    for (const field of FIELDS) {
+      const bool = field === 'populate' || field === 'mlock' || field === 'hugepages';
+      // A missing field is a caller's mistake: TypeScript resolves every default.
+      const { [field]: _, ...missing } = createOptions();
+      expectCode(() => call('create', missing, ctl()), 'ERR_INVALID_ARG_TYPE', new RegExp(`options\\.${field}`));
       for (const [bad, code] of BAD_INDEX) {
-        if (i === 6 && bad === -1) continue; // releaseOrder is signed
-        expectCode(() => call('create', ...withArg(i, bad)), code);
+        if (field === 'releaseOrder' && bad === -1) continue; // the good value: never release
+        if (field === 'fill' && bad === -1) continue; // FILL.NONE
+        if (bool) {
+          if (typeof bad === 'boolean') continue;
+          expectCode(() => call('create', withField(field, bad), ctl()), 'ERR_INVALID_ARG_TYPE', new RegExp(`options\\.${field}`));
+        } else {
+          expectCode(() => call('create', withField(field, bad), ctl()), code, new RegExp(`options\\.${field}`));
+        }
       }
     }
-    expectCode(() => call('create', ...withArg(0, 0)), 'ERR_OUT_OF_RANGE', /size/);
-    expectCode(() => call('create', ...withArg(0, 4097)), 'ERR_OUT_OF_RANGE', /multiple of 4096/);
-    expectCode(() => call('create', ...withArg(0, 2 ** 29 * PAGE_SIZE)), 'ERR_OUT_OF_RANGE');
-    expectCode(() => call('create', ...withArg(1, 16)), 'ERR_OUT_OF_RANGE', /maxOrder/);
-    expectCode(() => call('create', 16 * PAGE_SIZE, 4, 5, 4, 6, 0, -1, ctl()), 'ERR_OUT_OF_RANGE', /watermarks/);
-    expectCode(() => call('create', 16 * PAGE_SIZE, 4, 0, 0, 17, 0, -1, ctl()), 'ERR_OUT_OF_RANGE', /watermarks/);
-    expectCode(() => call('create', ...withArg(5, 32)), 'ERR_OUT_OF_RANGE', /flags/);
-    expectCode(() => call('create', ...withArg(6, 16)), 'ERR_OUT_OF_RANGE', /releaseOrder/);
-    expectCode(() => call('create', ...withArg(6, -16)), 'ERR_OUT_OF_RANGE', /releaseOrder/);
+    for (const bad of [null, undefined, 5, 'options', Symbol('o')]) {
+      expectCode(() => call('create', bad, ctl()), 'ERR_INVALID_ARG_TYPE', /options/);
+    }
+    expectCode(() => call('create', { ...createOptions(), flags: 1 }, ctl()), 'ERR_OUT_OF_RANGE', /no field 'flags'/);
+    expectCode(() => call('create', withField('bytes', 0), ctl()), 'ERR_OUT_OF_RANGE', /size/);
+    expectCode(() => call('create', withField('bytes', 4097), ctl()), 'ERR_OUT_OF_RANGE', /multiple of 4096/);
+    expectCode(() => call('create', withField('bytes', 2 ** 29 * PAGE_SIZE), ctl()), 'ERR_OUT_OF_RANGE');
+    expectCode(() => call('create', withField('maxOrder', 16), ctl()), 'ERR_OUT_OF_RANGE', /maxOrder/);
+    expectCode(() => call('create', createOptions({ min: 5, low: 4, high: 6 }), ctl()), 'ERR_OUT_OF_RANGE', /watermarks/);
+    expectCode(() => call('create', createOptions({ high: 17 }), ctl()), 'ERR_OUT_OF_RANGE', /watermarks/);
+    expectCode(() => call('create', withField('releaseOrder', 16), ctl()), 'ERR_OUT_OF_RANGE', /releaseOrder/);
+    expectCode(() => call('create', withField('releaseOrder', -2), ctl()), 'ERR_OUT_OF_RANGE', /releaseOrder/);
+    // fill is one of the named values the addon exports, nothing in between.
+    for (const bad of [1, 0x6a, 0xff, -2]) expectCode(() => call('create', withField('fill', bad), ctl()), 'ERR_OUT_OF_RANGE', /fill/);
     const short = new Int32Array(new SharedArrayBuffer(64));
-    expectCode(() => call('create', ...withArg(7, short)), 'ERR_OUT_OF_RANGE', /control/);
+    expectCode(() => call('create', createOptions(), short), 'ERR_OUT_OF_RANGE', /control/);
     for (const bad of [
       new Float64Array(new SharedArrayBuffer(native.controlSlots * 8)),
       new SharedArrayBuffer(native.controlSlots * 4),
       null,
     ]) {
-      expectCode(() => call('create', ...withArg(7, bad)), 'ERR_INVALID_ARG_TYPE', /control/);
+      expectCode(() => call('create', createOptions(), bad), 'ERR_INVALID_ARG_TYPE', /control/);
     }
-    // And a good one works.
-    const [s] = native.create(...(good() as unknown as Parameters<typeof native.create>));
-    expect(native.check(s)).toBeNull();
-    native.detach(s);
+    // And good ones work, each fill and the flags included.
+    for (const fill of [FILL.NONE, FILL.ZERO, FILL.POISON]) {
+      const r = native.create(createOptions({ fill, populate: true, releaseOrder: 2 }), ctl());
+      expect(r).toMatchObject({ nrPages: 16, maxOrder: 4 });
+      expect(Object.keys(r).sort()).toEqual(['id', 'maxOrder', 'nonce', 'nrPages', 'slot', 'task']);
+      expect(native.check(r.slot)).toBeNull();
+      native.detach(r.slot);
+    }
+  });
+
+  it('the layout tables are the ones the core uses', () => {
+    const { layout } = native;
+    // Every table is frozen, and the names TypeScript builds its constants from are there.
+    for (const t of [layout, layout.ctl, layout.regions, layout.task, layout.alloc, layout.status, layout.stat, layout.constants, layout.constants.fill]) {
+      expect(Object.isFrozen(t)).toBe(true);
+    }
+    expect(layout.stat).toBe(native.statIndex);
+    expect(layout.regions.CONTROL_BYTES).toBe(4 * native.controlSlots);
+    expect(layout.constants.genBits).toBe(native.genBits);
+    // What the core does agrees with what the tables say.
+    const c = ctl();
+    const r = native.create(createOptions({ min: 2, low: 3, high: 4 }), c);
+    try {
+      expect(c[layout.ctl.MAGIC!]).toBe(0x4e4f464c);
+      expect([c[layout.ctl.WMARK_MIN!], c[layout.ctl.WMARK_LOW!], c[layout.ctl.WMARK_HIGH!]]).toEqual([2, 3, 4]);
+      expect(c[layout.ctl.FREE_PAGES!]).toBe(16);
+      expect(c[layout.ctl.ATTACHED!]).toBe(1);
+      const v = native.alloc(r.slot, 0, layout.alloc.WMARK_MIN!, 0);
+      expect(c[layout.ctl.FREE_PAGES!]).toBe(15);
+      const seq = c[layout.ctl.FREE_SEQ!]!;
+      native.free(r.slot, Math.floor(v / GEN), 0, v % GEN);
+      expect(c[layout.ctl.FREE_SEQ!]).toBe(seq + 1);
+      // A retired task's published words are cleared where the table says they are.
+      const t = native.taskCreate(r.slot);
+      const base = layout.regions.TASK_TABLE_BASE! + t * layout.regions.TASK_WORDS!;
+      c[base + layout.task.CACHED!] = 7;
+      c[base + layout.task.TOKENS!] = 8;
+      c[base + layout.task.WAITING!] = 2;
+      c[layout.ctl.WAITERS!] = 2;
+      native.taskReclaim(r.slot, t, true);
+      expect([c[base + layout.task.CACHED!], c[base + layout.task.TOKENS!], c[base + layout.task.WAITING!], c[layout.ctl.WAITERS!]]).toEqual([0, 0, 0, 0]);
+      // A free-list status is the one the table names.
+      for (let i = 0; i < 16; i++) native.alloc(r.slot, 0, layout.alloc.WMARK_MIN!, 0);
+      expect(native.alloc(r.slot, 0, layout.alloc.WMARK_MIN!, 0)).toBe(layout.status.NOMEM_WATERMARK);
+    } finally {
+      native.detach(r.slot);
+    }
   });
 
   // Regression test (fixed): native/binding/pool_api.cc readControl accepts any Int32Array, and
@@ -451,7 +509,7 @@ describe('raw addon: create and attach', () => {
     let s: number | undefined;
     try {
       expectCode(() => {
-        s = native.create(16 * PAGE_SIZE, 4, 0, 0, 0, 0, -1, new Int32Array(native.controlSlots))[0];
+        s = native.create(createOptions(), new Int32Array(native.controlSlots)).slot;
       }, 'ERR_INVALID_ARG_TYPE', /control/);
     } finally {
       if (s !== undefined) native.detach(s);

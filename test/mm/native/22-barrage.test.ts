@@ -15,7 +15,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ErrorCode, GFP, LoadShedder, Mempool, metricsOf, type Page, Pool, PoolBuffer, PoolCache, SharedMutex } from '../../../src/index.js';
-import { native } from '../../../src/binding/native.js';
+import { FILL, native, type NativeCreateOptions } from '../../../src/binding/native.js';
 
 const BAD = {
   undefined: undefined,
@@ -67,7 +67,14 @@ const RANGE = 'ERR_OUT_OF_RANGE';
 const acc = (reason: string): Outcome => ({ accepted: reason });
 const dflt = (what: string): Outcome => acc(`undefined means the default: ${what}`);
 const NULL_DEFAULT = acc('null, like undefined, means the default (the option is read with ??)');
-const OPTIONS = acc('an object is an options bag: keys that are not options are ignored (arrays and typed arrays are objects without option keys)');
+const VALUE = 'ERR_INVALID_ARG_VALUE';
+/**
+ * An options bag (validators.ts validateOptions): {} names no option, so
+ * every option takes its default; an array is not a bag; a key that is no
+ * option's (a typed array's indices, a page descriptor's fields) is a
+ * mistake, named in the error.
+ */
+const BAG: Array<[Label[], Outcome]> = [[['{}'], acc('no options: each takes its default')], [['[]'], TYPE], [FOREIGN_KEYS, VALUE]];
 
 /** `rest` for every bad value, then the exceptions in order (a later one wins). */
 function outcomes(rest: Outcome, ...except: Array<[Label | PageLabel | readonly (Label | PageLabel)[], Outcome]>): Expect {
@@ -81,7 +88,7 @@ const int = (...except: Parameters<typeof outcomes>[1][]) => outcomes(TYPE, [NUM
 const gfpArg = outcomes(TYPE, [NUMBERS, 'ERR_INVALID_GFP'], ['undefined', dflt('GFP.KERNEL')]);
 const gfpOption = outcomes(TYPE, [NUMBERS, 'ERR_INVALID_GFP'], ['undefined', dflt('the documented mask')], ['null', NULL_DEFAULT]);
 const orderArg = int(['undefined', dflt('order 0')]);
-const optionsArg = outcomes(TYPE, [OBJECTS, OPTIONS], ['undefined', dflt('every option its default')]);
+const optionsArg = outcomes(TYPE, ...BAG, ['undefined', dflt('every option its default')]);
 const pageArg = outcomes(
   'ERR_BAD_PAGE',
   ['page of another pool', 'ERR_BAD_PAGE'],
@@ -265,15 +272,14 @@ describe('bad-input barrage', () => {
       {
         name: 'pool.registerTask',
         good: [{ name: 't' }],
-        at: [[0, outcomes(TYPE)], [[0, 'name'], nameRequired], [[0, 'oomScoreAdj'], adjOption], [[0, 'onOomKill'], fnOption]],
+        at: [[0, outcomes(TYPE, [FOREIGN_KEYS, VALUE])], [[0, 'name'], nameRequired], [[0, 'oomScoreAdj'], adjOption], [[0, 'onOomKill'], fnOption]],
         call: (a) => pool.registerTask(a[0] as never).unregister(),
       },
       {
         name: 'pool.setWatermarks',
         good: [{ min: 4, low: 8, high: 12 }],
         at: [
-          // resolveWatermarks reports a non-object as out of range, not as a type error.
-          [0, outcomes(RANGE, ['undefined', acc('undefined restores the default watermarks')], [['{}', '[]'], acc('no levels given: each takes its default spacing')])],
+          [0, outcomes(TYPE, ['undefined', acc('undefined restores the default watermarks')], ['{}', acc('no levels given: each takes its default spacing')], [FOREIGN_KEYS, VALUE])],
           [[0, 'min'], outcomes(TYPE, [NUMBERS, RANGE], ["'x'", RANGE], ['undefined', dflt('the default spacing')], ["'1'", acc('a size string: one byte is one page, still <= low')])],
           [[0, 'low'], outcomes(TYPE, [NUMBERS, RANGE], [STRINGS, RANGE], ['undefined', dflt('the default spacing')])],
           [[0, 'high'], outcomes(TYPE, [NUMBERS, RANGE], [STRINGS, RANGE], ['undefined', dflt('the default spacing')])],
@@ -291,9 +297,9 @@ describe('bad-input barrage', () => {
             0,
             outcomes(
               TYPE,
-              [['undefined', '{}', '[]'], acc('an injector with every default, which fails nothing (probability 0, failNth 0)')],
+              [['undefined', '{}'], acc('an injector with every default, which fails nothing (probability 0, failNth 0)')],
               ['null', acc('null turns fault injection off')],
-              [FOREIGN_KEYS, RANGE],
+              [FOREIGN_KEYS, VALUE],
             ),
           ],
           [[0, 'probability'], int(['undefined', dflt('0')], ['0.5', acc('half a percent')])],
@@ -319,7 +325,7 @@ describe('bad-input barrage', () => {
         name: 'pool.psiTrigger',
         good: [{ kind: 'some', stallUs: 1000, windowUs: 500_000 }, () => {}],
         at: [
-          [0, outcomes(TYPE)],
+          [0, outcomes(TYPE, [FOREIGN_KEYS, VALUE])],
           [1, fnRequired],
           [[0, 'kind'], outcomes(TYPE)],
           [[0, 'stallUs'], int()],
@@ -331,7 +337,7 @@ describe('bad-input barrage', () => {
         name: 'pool.mempool',
         good: [{ minNr: 1 }],
         at: [
-          [0, outcomes(TYPE, [OBJECTS, RANGE])],
+          [0, outcomes(TYPE, ['{}', RANGE], [FOREIGN_KEYS, VALUE])],
           [[0, 'minNr'], outcomes(RANGE)],
           [[0, 'order'], rangeOption('0')],
           [[0, 'capacity'], rangeOption('minNr')],
@@ -373,7 +379,7 @@ describe('bad-input barrage', () => {
           [0, outcomes(TYPE)],
           [
             1,
-            outcomes(TYPE, ['undefined', dflt('no options')], [OBJECTS, OPTIONS]),
+            outcomes(TYPE, ['undefined', dflt('no options')], ...BAG),
           ],
         ],
         call: (a) => metricsOf(a[0] as never, a[1] as never),
@@ -382,7 +388,7 @@ describe('bad-input barrage', () => {
         name: 'new PoolCache',
         good: [{ maxBytes: '64KiB' }],
         at: [
-          [0, outcomes(TYPE)],
+          [0, outcomes(TYPE, [FOREIGN_KEYS, VALUE])],
           [[0, 'maxBytes'], outcomes(TYPE, [NUMBERS, RANGE], [STRINGS, RANGE], [['2**31', '2**32'], acc('a bound above the pool size: the pool bounds the cache first')])],
           [
             [0, 'maxEntries'],
@@ -442,12 +448,12 @@ describe('bad-input barrage', () => {
             outcomes(TYPE, [NUMBERS, RANGE], ["'x'", RANGE], ['undefined', dflt('64 MiB')], ['null', NULL_DEFAULT], ["'1'", acc('a size string: one byte, rounded up to a page')], [['2**31', '2**32'], acc('2 and 4 GiB pools are valid sizes (MAP_NORESERVE: nothing is touched)')]),
           ],
           [[0, 'maxOrder'], int(['undefined', dflt('10')], ['null', NULL_DEFAULT])],
-          [[0, 'watermarks'], outcomes(RANGE, ['undefined', dflt('kernel spacing')], [['{}', '[]'], acc('no levels given: each takes its default spacing')])],
+          [[0, 'watermarks'], outcomes(TYPE, ['undefined', dflt('kernel spacing')], ['{}', acc('no levels given: each takes its default spacing')], [FOREIGN_KEYS, VALUE])],
           ...(['populate', 'mlock', 'hugepages', 'allowMainThreadBlocking', 'zeroOnFree', 'poison', 'lockdep'] as const).map((k): [Position, Expect] => [[0, k], boolOption]),
           [[0, 'releaseFreedOrder'], int(['undefined', dflt('never')])],
-          [[0, 'pcp'], outcomes(TYPE, ['undefined', dflt('{ batch: 63, high: 252 }')], [OBJECTS, acc('an object: batch and high each default when absent')])],
+          [[0, 'pcp'], outcomes(TYPE, ['undefined', dflt('{ batch: 63, high: 252 }')], ['{}', acc('an object: batch and high each default when absent')], [FOREIGN_KEYS, VALUE])],
           [[0, 'behavior'], outcomes(RANGE, ['undefined', dflt("'linux-4.0'")])],
-          [[0, 'oom'], outcomes(TYPE, ['undefined', dflt('no OOM killer')], ['true', acc('true: the OOM killer with its defaults')], [OBJECTS, acc('an object: every OOM option defaults when absent')])],
+          [[0, 'oom'], outcomes(TYPE, ['undefined', dflt('no OOM killer')], ['true', acc('true: the OOM killer with its defaults')], ['{}', acc('an object: every OOM option defaults when absent')], [FOREIGN_KEYS, VALUE])],
           [[0, 'stallWarnMs'], rangeOption('10 000 ms')],
           [[0, 'name'], nameOption],
           [[0, 'oomScoreAdj'], adjOption],
@@ -461,7 +467,7 @@ describe('bad-input barrage', () => {
         at: [
           [0, outcomes(TYPE)],
           [1, optionsArg],
-          [[1, 'pcp'], outcomes(TYPE, ['undefined', dflt('{ batch: 63, high: 252 }')], [OBJECTS, acc('an object: batch and high each default when absent')])],
+          [[1, 'pcp'], outcomes(TYPE, ['undefined', dflt('{ batch: 63, high: 252 }')], ['{}', acc('an object: batch and high each default when absent')], [FOREIGN_KEYS, VALUE])],
           [[1, 'allowMainThreadBlocking'], boolOption],
           [[1, 'name'], nameOption],
           [[1, 'oomScoreAdj'], adjOption],
@@ -506,7 +512,7 @@ describe('bad-input barrage', () => {
     const pool = Pool.create({ size: 128 * 4096 });
     const h = pool.handle;
     const ctl = new Int32Array(h.control);
-    const [slot] = native.attach(h.id, h.nonce, ctl);
+    const { slot } = native.attach(h.id, h.nonce, ctl);
     const out = new Int32Array(64);
     const stats = new Float64Array(native.statsLength);
     /** Arguments from..to - 1, all integers. */
@@ -545,6 +551,7 @@ describe('bad-input barrage', () => {
       { name: 'native.setWatermarks', good: [slot, 1, 2, 3], at: ints(4), call: (a) => native.setWatermarks(...(a as [number, number, number, number])) },
       { name: 'native.addReserved', good: [slot, 0], at: ints(2), call: (a) => native.addReserved(...(a as [number, number])) },
       { name: 'native.tryReserve', good: [slot, 1, 0], at: ints(3), call: (a) => native.tryReserve(...(a as [number, number, number])) },
+      { name: 'native.effectiveMark', good: [slot, 0, 0], at: ints(3), call: (a) => native.effectiveMark(...(a as [number, number, number])) },
       {
         name: 'native.stats',
         good: [slot, stats],
@@ -558,18 +565,25 @@ describe('bad-input barrage', () => {
         // An id or nonce of 2^31 is a uint32 that names no live pool; 4
         // elements are too few for a control block.
         at: [[0, int(['2**31', 'ERR_POOL_CLOSED'])], [1, int(['2**31', 'ERR_POOL_CLOSED'])], [2, int32Array(RANGE)]],
-        call: (a) => native.detach(native.attach(...(a as [number, number, Int32Array]))[0]),
+        call: (a) => native.detach(native.attach(...(a as [number, number, Int32Array])).slot),
       },
       {
         name: 'native.create',
-        good: [65536, 4, 0, 0, 0, 0, -1, new Int32Array(new SharedArrayBuffer(ctl.byteLength))],
-        at: [
-          [0, int([['2**31', '2**32'], acc('2 and 4 GiB regions are valid sizes (MAP_NORESERVE: nothing is touched)')])],
-          ...ints(6, 1),
-          [6, int(['-1', acc('-1 is the good value: never release freed blocks')])],
-          [7, int32Array(RANGE)],
+        good: [
+          { bytes: 65536, maxOrder: 4, min: 0, low: 0, high: 0, populate: false, mlock: false, hugepages: false, fill: FILL.NONE, releaseOrder: -1 },
+          new Int32Array(new SharedArrayBuffer(ctl.byteLength)),
         ],
-        call: (a) => native.detach(native.create(...(a as [number, number, number, number, number, number, number, Int32Array]))[0]),
+        at: [
+          // Every field is required (TypeScript resolves the defaults), so no object without them will do.
+          [0, outcomes(TYPE)],
+          [[0, 'bytes'], int([['2**31', '2**32'], acc('2 and 4 GiB regions are valid sizes (MAP_NORESERVE: nothing is touched)')])],
+          ...(['maxOrder', 'min', 'low', 'high'] as const).map((f): [Position, Expect] => [[0, f], int()]),
+          ...(['populate', 'mlock', 'hugepages'] as const).map((f): [Position, Expect] => [[0, f], outcomes(TYPE, ['true', acc('a boolean: the option on')])]),
+          [[0, 'fill'], int(['-1', acc('-1 is FILL.NONE: nothing written')])],
+          [[0, 'releaseOrder'], int(['-1', acc('-1 is the good value: never release freed blocks')])],
+          [1, int32Array(RANGE)],
+        ],
+        call: (a) => native.detach(native.create(a[0] as NativeCreateOptions, a[1] as Int32Array).slot),
       },
       { name: 'native.detach', good: [9999], at: ints(1), call: (a) => native.detach(a[0] as number) },
       {

@@ -406,7 +406,7 @@ function openReal(options: PoolOptions): Real {
   const pool = Pool.create({ size: TOTAL * PAGE_SIZE, maxOrder: MAX_ORDER, watermarks: WMARK, ...options });
   const h = pool.handle;
   const ctl = new Int32Array(h.control);
-  return { pool, slot: native.attach(h.id, h.nonce, ctl)[0], ctl };
+  return { pool, slot: native.attach(h.id, h.nonce, ctl).slot, ctl };
 }
 
 function closeReal(r: Real): void {

@@ -64,7 +64,7 @@ describe('resolveWatermarks', () => {
     ['null', null, /^watermarks /],
     ['a number', 5, /^watermarks /],
     ['a string', '1MiB', /^watermarks /],
-    ['an unknown key', { min: 1, lo: 2 }, /watermarks has an unknown key 'lo'/],
+    ['an unknown key', { min: 1, lo: 2 }, /watermarks has an unknown option 'lo'; did you mean 'low'\?/],
     ['a negative min', { min: -1 }, /watermarks\.min/],
     ['a fractional low', { min: 1, low: 2.5 }, /watermarks\.low/],
     ['an unreadable high', { high: 'lots' }, /watermarks\.high/],
@@ -81,7 +81,7 @@ describe('resolveWatermarks', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(Error);
-    expect((err as { code?: string }).code).toMatch(/^ERR_(OUT_OF_RANGE|INVALID_ARG_TYPE)$/);
+    expect((err as { code?: string }).code).toMatch(/^ERR_(OUT_OF_RANGE|INVALID_ARG_TYPE|INVALID_ARG_VALUE)$/);
     expect((err as Error).message).toMatch(message);
   });
 });

@@ -217,7 +217,7 @@ describe('FaultInjector: options', () => {
     typeErr({ verbose: '1' }, 'verbose');
   });
 
-  it('rejects values out of range and unknown options, naming them', () => {
+  it('rejects values out of range, naming them', () => {
     rangeErr({ probability: -1 }, 'probability');
     rangeErr({ probability: 101 }, 'probability');
     rangeErr({ probability: NaN }, 'probability');
@@ -230,6 +230,11 @@ describe('FaultInjector: options', () => {
     rangeErr({ failNth: -1 }, 'failNth');
     rangeErr({ seed: 2 ** 32 }, 'seed');
     rangeErr({ verbose: 3 }, 'verbose');
-    rangeErr({ probabilty: 10 }, 'probabilty');
+  });
+
+  it('rejects an unknown option, naming it and the nearest valid one', () => {
+    expect(() => new FaultInjector({ probabilty: 10 } as never)).toThrowError(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("'probabilty'; did you mean 'probability'?") }),
+    );
   });
 });
