@@ -18,7 +18,7 @@ import { KillDelivery, type OnOomKill } from './oom/delivery.js';
 import { OOM_ENABLED, OomKiller } from './oom/killer.js';
 import { Reclaim } from './reclaim/reclaim.js';
 import { type LockHost, lockHost } from './task-lock.js';
-import { TASK_WORD, TaskTable } from './task-table.js';
+import { TASK_FLAG, TASK_WORD, TaskTable } from './task-table.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
 import type { Behavior, OomHandler } from './slowpath.js';
 import { VmStat } from './stats/vmstat.js';
@@ -241,6 +241,63 @@ export class Attachment implements PageOwner, WaitHost {
   /** Wakes threads waiting for free memory, if there are any. */
   wakeWaiters(): void {
     if (Atomics.load(this.ctl, CTL.WAITERS) !== 0) Atomics.notify(this.ctl, CTL.FREE_SEQ);
+  }
+
+  // --- the page cache's fast-path conditions, written once -------------------
+  //
+  // alloc() and free() test these inline; the prologue paths (pool.ts #fast,
+  // #freeSlow) act on the same conditions: drain on request, refill when
+  // empty, free past `high` with a drain.
+
+  /** Free pages above LOW plus the reservations, unless the caller may use them: where the fast path may take pages. */
+  aboveLow(reserveRights: boolean): boolean {
+    const ctl = this.ctl;
+    return ctl[CTL.FREE_PAGES]! > ctl[CTL.WMARK_LOW]! + (reserveRights ? 0 : ctl[CTL.RESERVED]!);
+  }
+
+  /**
+   * May the page cache hand out a page now, with no refill or drain? It holds
+   * one; no kill is pending for this thread; no other thread asked for
+   * caches to be drained; free pages are above LOW plus the reservations.
+   */
+  cacheReady(): boolean {
+    const pcp = this.pcp;
+    const ctl = this.ctl;
+    return (
+      pcp !== null &&
+      pcp.count > 0 &&
+      (ctl[this.sigWord]! & TASK_FLAG.SIGPENDING) === 0 &&
+      ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
+      this.aboveLow(false)
+    );
+  }
+
+  /**
+   * May a free go into the page cache? Not while this thread runs shrinkers
+   * (reclaim frees go back to the zone), while another thread waits for
+   * memory (it needs the page in the zone), or while a drain is asked for;
+   * not with a kill pending for this thread.
+   */
+  cacheTakesFrees(): boolean {
+    const pcp = this.pcp;
+    const ctl = this.ctl;
+    return (
+      pcp !== null &&
+      this.inReclaim === 0 &&
+      ctl[CTL.WAITERS] === 0 &&
+      ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
+      (ctl[this.sigWord]! & TASK_FLAG.SIGPENDING) === 0
+    );
+  }
+
+  /** The top page of the page cache, as a handle (cacheReady() or a refill said there is one). */
+  takeCached(): Page {
+    const pcp = this.pcp!;
+    const i = --pcp.count;
+    const e = pcp.entries;
+    const page = makePage(this, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
+    pcp.publish();
+    return page;
   }
 
   /** Drains this thread's cache if another thread asked for it (CTL.DRAIN_GEN). */

@@ -9,7 +9,7 @@ import { allocFailureText, GFP, type GfpMask, gfpToAllocFlags, validateGfp } fro
 import { ALLOC, native, TRANSIT_TASK } from '../binding/native.js';
 import { checkOrder } from './options.js';
 import { checkPage, makePage, markFreed, markLive, markMoved, type Page, type PageDescriptor, pageGen, setPageTask } from './page.js';
-import { checkPoison, POISON_BYTE } from './debug/poison.js';
+import { handOut, touchesBytes } from './handout.js';
 import { currentTaskId } from './task.js';
 
 /**
@@ -40,9 +40,17 @@ export function allocBulk(core: Attachment, n: number, gfp: GfpMask, order: numb
   for (let i = 0; i < n; i++) {
     const p = makePage(core, out[2 * i]!, order, out[2 * i + 1]!);
     if (task !== 0) setPageTask(p, task);
-    if (core.fill === POISON_BYTE) checkPoison(core, p);
-    if (gfp & GFP.ZERO) p.bytes.fill(0);
     pages[i] = p;
+  }
+  if (touchesBytes(core, gfp)) {
+    try {
+      for (const p of pages) handOut(core, p, gfp);
+    } catch (e) {
+      // Nothing is lost when the bytes cannot be reached (a view that
+      // cannot be made): the blocks go back, all of them.
+      freeBulk(core, pages);
+      throw e;
+    }
   }
   return pages;
 }

@@ -70,6 +70,15 @@ export type GfpMask = number;
 /** Every bit nofail knows; any other bit is rejected. */
 export const GFP_KNOWN_MASK = Object.values(BITS).reduce((mask, bit) => mask | bit, 0);
 
+/**
+ * The masks the inline fast path takes as they are: known to be valid, and
+ * nothing in them changes what happens to the bytes (no ZERO) or who may dig
+ * into the reserves beyond LOW (the fast path stays above LOW anyway).
+ */
+export function isPlainMask(gfp: number): boolean {
+  return gfp === GFP.KERNEL || gfp === GFP.NOFS || gfp === GFP.NOIO || gfp === GFP.ATOMIC || gfp === GFP.NOWAIT;
+}
+
 /** Orders above this are "costly" (PAGE_ALLOC_COSTLY_ORDER). */
 export const COSTLY_ORDER = 3;
 

@@ -4,7 +4,6 @@
  * the bookkeeping of pages in this thread; what GFP flags mean lives in
  * gfp.ts, how deep each caller may go in the native zone.
  */
-import { CTL } from '../binding/control.js';
 import { Attachment } from './attachment.js';
 import { checkAttach, resolveCreate } from './create.js';
 import {
@@ -24,7 +23,7 @@ import { TASK_FLAG } from './task-table.js';
 import { AllocError, InvalidArgTypeError, NofailError, PoolClosedError } from '../errors.js';
 import { validateOptions } from '../validators.js';
 import { FaultInjector, type FaultInjectOptions } from './debug/faultinject.js';
-import { allocFailureText, formatGfp, GFP, type GfpMask, validateGfp } from './gfp.js';
+import { allocFailureText, formatGfp, GFP, type GfpMask, isPlainMask, validateGfp } from './gfp.js';
 import { applyScope, currentScope, GFP_SCOPE } from './scope.js';
 import { ALLOC, type AttachResult, GEN_SCALE, native } from '../binding/native.js';
 import {
@@ -44,7 +43,7 @@ import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
 import { bufferOf, checkBufferSize, orderForSize, PoolBuffer } from './buffer.js';
 import { contextsUsed } from './context.js';
 import { checkFsReclaim } from './debug/lockdep.js';
-import { checkPoison, POISON_BYTE } from './debug/poison.js';
+import { handOut, touchesBytes } from './handout.js';
 import { allocSlowpath } from './slowpath.js';
 import { collectPressure, collectStats, type PoolPressure, type PoolStats } from './stats/stats.js';
 import { driveAsync, driveSync } from './wait.js';
@@ -135,32 +134,13 @@ export class Pool {
    * ERR_WOULD_BLOCK on the main thread where it would have to wait.
    */
   alloc(gfp: GfpMask = GFP.KERNEL, order = 0): Page {
-    // The fast path, kept small enough to inline: a common mask, order 0,
-    // this thread's page cache holds a page, free pages are above LOW plus
-    // the reservations, and nothing special is in force (no kill pending,
-    // no scope, task or reservation ever entered, no debug option).
+    // The fast path, small enough to inline: an order-0 page straight from
+    // this thread's page cache when nothing needs the prologue (a common
+    // mask; no scope, task or reservation ever entered; no debug option)
+    // and the cache may hand pages out now (Attachment.cacheReady()).
     const core = this.#core;
-    const pcp = core.pcp;
-    if (
-      order === 0 &&
-      pcp !== null &&
-      pcp.count > 0 &&
-      (gfp === GFP.KERNEL || gfp === GFP.NOFS || gfp === GFP.NOIO || gfp === GFP.ATOMIC || gfp === GFP.NOWAIT) &&
-      !contextsUsed &&
-      core.fastPathOk
-    ) {
-      const ctl = core.ctl;
-      if (
-        (ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) === 0 &&
-        ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
-        ctl[CTL.FREE_PAGES]! > ctl[CTL.WMARK_LOW]! + ctl[CTL.RESERVED]!
-      ) {
-        const i = --pcp.count;
-        const e = pcp.entries;
-        const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
-        ctl[core.cachedWord] = i;
-        return page;
-      }
+    if (order === 0 && !contextsUsed && core.fastPathOk && isPlainMask(gfp) && core.cacheReady()) {
+      return core.takeCached();
     }
     return this.#allocSlow(gfp, order);
   }
@@ -170,10 +150,6 @@ export class Pool {
     if (core.closed) throw new PoolClosedError();
     if (gfp !== GFP.KERNEL) validateGfp(gfp);
     if (order !== 0) checkOrder(order, core.maxOrder);
-    if (!contextsUsed && !core.debugChecks && (core.ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) === 0) {
-      const page = this.#fast(gfp & ~GFP.RESERVE, order, 0);
-      if (page !== null) return page;
-    }
     const a = this.#prologue(gfp, order);
     if (a.page !== null) return a.page;
     try {
@@ -215,14 +191,17 @@ export class Pool {
   }
 
   /**
-   * What every allocation does first: deliver a pending OOM kill, apply the
-   * GFP scope, fault injection, the task it is charged to, and the
-   * reservation scope (a token, or a charge that grants GFP.RESERVE rights;
-   * outside a reservation GFP.RESERVE grants nothing).
+   * What every allocation off the inline fast path does first: deliver a
+   * pending OOM kill, apply the GFP scope, lockdep and fault injection,
+   * find the task it is charged to, and the reservation scope (a token, or
+   * a charge that grants GFP.RESERVE rights; outside a reservation
+   * GFP.RESERVE grants nothing). With nothing of that in force it costs a
+   * few loads.
    */
   #prologue(gfp: number, order: number) {
     const core = this.#core;
     if (core.ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) core.kills.deliver();
+    if (!contextsUsed && !core.debugChecks) return { page: null, gfp: gfp & ~GFP.RESERVE, task: 0, scope: 0, reservation: undefined, charged: 0 };
     const scope = currentScope();
     if (scope !== 0) gfp = applyScope(gfp, scope);
     if (core.lockdep) checkFsReclaim(core, gfp, order);
@@ -246,33 +225,43 @@ export class Pool {
     return { core, gfp, order, task, reclaimContext: core.inReclaim > 0 || (scope & GFP_SCOPE.NORECLAIM) !== 0 };
   }
 
-  /** The fast path: above LOW (plus any reservation); null sends the caller to the slow path. */
+  /**
+   * The fast path after the prologue: above LOW (plus the reservations the
+   * caller may not use). Order 0 of the thread's own task comes from the
+   * page cache, refilled in one batch when empty; anything else is one
+   * native allocation at LOW. Null sends the caller to the slow path.
+   */
   #fast(gfp: number, order: number, task: number): Page | null {
     const core = this.#core;
     const reserve = gfp & GFP.RESERVE ? ALLOC.RESERVE : 0;
     const pcp = core.pcp;
     if (order === 0 && pcp !== null && task === 0) {
-      if (core.ctl[CTL.DRAIN_GEN] !== pcp.drainSeen) core.checkDrain();
-      if (core.freePages() <= core.wmark.low + (reserve ? 0 : core.reserved())) return null;
+      core.checkDrain();
+      if (!core.aboveLow(reserve !== 0)) return null;
       if (pcp.count === 0 && !pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve)) return null;
-      const i = --pcp.count;
-      const e = pcp.entries;
-      const page = makePage(core, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
-      core.publishCached();
-      if (core.fill === POISON_BYTE) checkPoison(core, page);
-      if (gfp & GFP.ZERO) page.bytes.fill(0);
-      return page;
+      return this.#handOut(core.takeCached(), gfp);
     }
     const v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, task);
     return v < 0 ? null : this.#page(v, order, gfp, task);
   }
 
+  /** A handle for a block native code allocated (pfn * GEN_SCALE + gen), charged to `task`. */
   #page(v: number, order: number, gfp: number, task: number): Page {
     const pfn = Math.floor(v / GEN_SCALE);
     const page = makePage(this.#core, pfn, order, v - pfn * GEN_SCALE);
     if (task !== 0) setPageTask(page, task);
-    if (this.#core.fill === POISON_BYTE) checkPoison(this.#core, page);
-    if (gfp & GFP.ZERO) page.bytes.fill(0);
+    return this.#handOut(page, gfp);
+  }
+
+  /** The poison check and __GFP_ZERO (handout.ts); a block whose bytes cannot be reached goes back, not astray. */
+  #handOut(page: Page, gfp: number): Page {
+    if (!touchesBytes(this.#core, gfp)) return page;
+    try {
+      handOut(this.#core, page, gfp);
+    } catch (e) {
+      this.free(page);
+      throw e;
+    }
     return page;
   }
 
@@ -288,23 +277,16 @@ export class Pool {
   /** Returns a page to the pool. */
   free(page: Page): void {
     // The fast path: a live order-0 page of this thread's own task goes
-    // into the page cache, unless another thread waits for memory or asked
-    // for caches to be drained, or a debug option is on.
+    // into the page cache while it has room and takes frees
+    // (Attachment.cacheTakesFrees()), and no debug option is on.
     const core = this.#core;
     const pcp = core.pcp;
-    if (pcp !== null && pcp.count < pcp.high && core.fastPathOk && core.inReclaim === 0) {
-      const ctl = core.ctl;
-      if (
-        ctl[CTL.WAITERS] === 0 &&
-        ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
-        (ctl[core.sigWord]! & TASK_FLAG.SIGPENDING) === 0
-      ) {
-        const gen = takeForCache(page, core);
-        if (gen >= 0) {
-          pcp.push(page.pfn, gen, pageView(page));
-          ctl[core.cachedWord] = pcp.count;
-          return;
-        }
+    if (pcp !== null && pcp.count < pcp.high && core.fastPathOk && core.cacheTakesFrees()) {
+      const gen = takeForCache(page, core);
+      if (gen >= 0) {
+        pcp.push(page.pfn, gen, pageView(page));
+        pcp.publish();
+        return;
       }
     }
     this.#freeSlow(page);
@@ -316,20 +298,11 @@ export class Pool {
     checkPage(page, core);
     if (core.fill >= 0) page.bytes.fill(core.fill);
     const pcp = core.pcp;
-    // Into this thread's cache, unless another thread is waiting for memory
-    // or asked for caches to be drained: then straight back to the zone.
-    if (
-      page.order === 0 &&
-      pcp !== null &&
-      pageTask(page) === 0 &&
-      core.inReclaim === 0 &&
-      core.ctl[CTL.WAITERS] === 0 &&
-      core.ctl[CTL.DRAIN_GEN] === pcp.drainSeen
-    ) {
+    if (page.order === 0 && pcp !== null && pageTask(page) === 0 && core.cacheTakesFrees()) {
       markFreed(page);
       pcp.push(page.pfn, pageGen(page), pageView(page));
       if (pcp.count > pcp.high) pcp.drain(core.slot, pcp.batch);
-      core.publishCached();
+      pcp.publish();
       return;
     }
     native.free(core.slot, page.pfn, page.order, pageGen(page));

@@ -117,19 +117,17 @@ export function* allocSlowpath(req: SlowpathRequest): Generator<Wait, number, vo
     if (reclaimContext) warnOnce('nofail-memalloc', 'gfp-misuse', '__GFP_NOFAIL inside a reclaim context cannot reclaim and may loop forever', { gfp });
   }
 
-  let allocFlags = gfpToAllocFlags(gfp, { reclaimContext, oomVictim: victim() });
-  // Cached pages count as allocated; give this thread's back before
+  // Cached pages are taken from the zone; give this thread's back before
   // deciding anything (other threads' are asked for after reclaim fails).
   core.drainOwn();
-  if (gfp & GFP.KSWAPD_RECLAIM) Kswapd.wake(core);
-  let v = tryAlloc(core, order, allocFlags, task);
-  if (v >= 0) return v;
 
+  let allocFlags: number;
+  let v: number;
   let noProgress = 0;
   let oomAttempted = false;
   for (;;) {
     nopage: for (;;) {
-      // retry:
+      // retry: (the first time round, this is the first try at MIN)
       if (gfp & GFP.KSWAPD_RECLAIM) Kswapd.wake(core);
       allocFlags = gfpToAllocFlags(gfp, { reclaimContext, oomVictim: victim() });
       v = tryAlloc(core, order, allocFlags, task);

@@ -6,14 +6,14 @@
  * the page and the first changed offset. Debug only: it costs a scan of
  * every page handed out.
  */
-import type { Attachment } from '../attachment.js';
 import type { Page } from '../page.js';
+import type { VmStat } from '../stats/vmstat.js';
 import { warn } from '../stats/warn.js';
 
 export const POISON_BYTE = 0x6b;
 const POISON_WORD = 0x6b6b6b6b;
 
-export function checkPoison(core: Attachment, page: Page): void {
+export function checkPoison(core: { readonly vmstat: VmStat }, page: Page): void {
   const bytes = page.bytes;
   const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
   for (let i = 0; i < words.length; i++) {
