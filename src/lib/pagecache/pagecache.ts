@@ -45,8 +45,11 @@ import { internals, type VmStat } from '../../mm/internal.js';
 import { type CachedBlock, type IndexNode, NODE_SLOTS, PageIndex } from './index-tree.js';
 
 export { NODE_SLOTS };
-export { MAX_BLOCK, PinnedBlock, type PageCacheOptions, type PageCacheStats } from './types.js';
-import { checkBlock, type PageCacheOptions, type PageCacheStats, PinnedBlock, WRITE_CLUSTER, writeFully } from './types.js';
+export { PinnedBlock } from './pinned.js';
+export { MAX_BLOCK, type PageCacheOptions, type PageCacheStats } from './types.js';
+import { WRITE_CLUSTER, writeFully } from './io.js';
+import { PinnedBlock } from './pinned.js';
+import { checkBlock, type PageCacheOptions, type PageCacheStats } from './types.js';
 export class PageCache implements Disposable {
   /** The file's path. */
   readonly file: string;
