@@ -12,7 +12,7 @@ import type { FaultInjector } from './debug/faultinject.js';
 import { Kswapd } from './reclaim/kswapd.js';
 import { ALLOC, type AttachResult, native } from '../binding/native.js';
 import { checkPage, makePage, markFreed, type Page, type PageOwner, pageGen, setPageTask } from './page.js';
-import { Pcp } from './pcp.js';
+import { Pcp, PCP_HIGH_MAX, type PcpSizing } from './pcp.js';
 import { Psi } from './stats/psi.js';
 import { KillDelivery, type OnOomKill } from './oom/delivery.js';
 import { OOM_ENABLED, OomKiller } from './oom/killer.js';
@@ -108,7 +108,7 @@ export class Attachment implements PageOwner, WaitHost {
   constructor(
     r: AttachResult,
     control: SharedArrayBuffer,
-    pcp: { batch: number; high: number } | false,
+    pcp: PcpSizing | false,
     policy: AttachmentPolicy,
   ) {
     const ctl = new Int32Array(control);
@@ -128,9 +128,17 @@ export class Attachment implements PageOwner, WaitHost {
     this.waitingWord = inTable ? this.tasks.wordOf(this.taskId, TASK_WORD.WAITING) : -1;
     this.cachedWord = inTable ? this.tasks.wordOf(this.taskId, TASK_WORD.CACHED) : -1;
     this.tokensWord = inTable ? this.tasks.wordOf(this.taskId, TASK_WORD.TOKENS) : -1;
-    // A refill is all or none, so a batch can never exceed the pool.
+    // A refill is all or none, so a batch can never exceed the pool; an
+    // adaptive high stops at an eighth of the pool (the kernel's high_max).
     this.pcp =
-      pcp === false ? null : new Pcp(Math.min(pcp.batch, this.totalPages), Math.min(pcp.high, this.totalPages), ctl, this.cachedWord);
+      pcp === false
+        ? null
+        : new Pcp(
+            { batch: Math.min(pcp.batch, this.totalPages), high: Math.min(pcp.high, this.totalPages), adaptive: pcp.adaptive },
+            Math.min(PCP_HIGH_MAX, this.totalPages >> 3),
+            ctl,
+            this.cachedWord,
+          );
     this.allowMainThreadBlocking = policy.allowMainThreadBlocking;
     this.vmstat = new VmStat(control);
     this.lockHost = lockHost(this, native);
@@ -177,10 +185,7 @@ export class Attachment implements PageOwner, WaitHost {
     const returned = native.detach(this.slot);
     this.closed = true;
     this.updateFastPathOk();
-    if (this.pcp !== null) {
-      this.pcp.count = 0; // the detach returned them with the rest of this thread's pages
-      this.publishCached();
-    }
+    this.pcp?.forget(); // the detach returned them with the rest of this thread's pages
     this.wakeWaiters();
     return returned;
   }
@@ -196,10 +201,7 @@ export class Attachment implements PageOwner, WaitHost {
    * entries are no longer ours to hand out or free.
    */
   discardCache(): void {
-    if (this.pcp !== null) {
-      this.pcp.count = 0;
-      this.publishCached();
-    }
+    this.pcp?.forget();
   }
 
   /**
@@ -293,9 +295,9 @@ export class Attachment implements PageOwner, WaitHost {
   /** The top page of the page cache, as a handle (cacheReady() or a refill said there is one). */
   takeCached(): Page {
     const pcp = this.pcp!;
-    const i = --pcp.count;
+    const s = pcp.pop();
     const e = pcp.entries;
-    const page = makePage(this, e[2 * i]!, 0, e[2 * i + 1]!, pcp.views[i]);
+    const page = makePage(this, e[2 * s]!, 0, e[2 * s + 1]!, pcp.views[s]);
     pcp.publish();
     return page;
   }

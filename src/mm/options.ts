@@ -8,7 +8,7 @@ import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 import { optionKeys, validateOptions } from '../validators.js';
 import type { OnOomKill } from './oom/delivery.js';
 import { OOM_ENABLED, OOM_PANIC, OOM_REAPER, OOM_REAPER_DELAY_MS, type OomOptions } from './oom/killer.js';
-import { PCP_BATCH, PCP_HIGH } from './pcp.js';
+import { PCP_BATCH, PCP_HIGH, type PcpSizing } from './pcp.js';
 import type { Behavior } from './slowpath.js';
 import { checkAdj, MAX_TASK_NAME } from './task-table.js';
 import type { Watermarks } from './watermarks.js';
@@ -177,8 +177,8 @@ export function resolveBehavior(b: unknown): number {
   throw new OutOfRangeError(`behavior must be 'linux-4.0' or 'linux-3.19'; received ${String(b)}`);
 }
 
-export function resolvePcp(option: unknown): { batch: number; high: number } | false {
-  if (option === undefined) return { batch: PCP_BATCH, high: PCP_HIGH };
+export function resolvePcp(option: unknown): PcpSizing | false {
+  if (option === undefined) return { batch: PCP_BATCH, high: PCP_HIGH, adaptive: true };
   if (option === false) return false;
   if (option === null || typeof option !== 'object') {
     throw new InvalidArgTypeError('pcp must be false or an object { batch, high }');
@@ -193,7 +193,8 @@ export function resolvePcp(option: unknown): { batch: number; high: number } | f
   if (typeof high !== 'number' || !Number.isInteger(high) || high < batch || high > 65536) {
     throw new OutOfRangeError(`pcp.high must be an integer from pcp.batch to 65536; received ${String(high)}`);
   }
-  return { batch, high };
+  // Sizes given are kept as given; the defaults adapt to the thread's demand (pcp.ts).
+  return { batch, high, adaptive: false };
 }
 
 

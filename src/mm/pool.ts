@@ -238,7 +238,7 @@ export class Pool {
     if (order === 0 && pcp !== null && task === 0) {
       core.checkDrain();
       if (!core.aboveLow(reserve !== 0)) return null;
-      if (pcp.count === 0 && !pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve)) return null;
+      if (pcp.count === 0 && !pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve, core.freePages() < core.wmark.high)) return null;
       return this.#handOut(core.takeCached(), gfp);
     }
     const v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, task);
@@ -301,7 +301,7 @@ export class Pool {
     if (page.order === 0 && pcp !== null && pageTask(page) === 0 && core.cacheTakesFrees()) {
       markFreed(page);
       pcp.push(page.pfn, pageGen(page), pageView(page));
-      if (pcp.count > pcp.high) pcp.drain(core.slot, pcp.batch);
+      if (pcp.count > pcp.high) pcp.overflow(core.slot, core.freePages() < core.wmark.high);
       pcp.publish();
       return;
     }

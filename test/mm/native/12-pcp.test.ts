@@ -1,7 +1,9 @@
 /**
- * The per-thread page cache (pcp) seen from outside: cached pages count as
- * allocated, go back on close, never exceed `high`, are given back by the
- * slow path, and never make an allocation fail that would succeed without it.
+ * The per-thread page cache (pcp) seen from outside: cached pages are held
+ * by no caller, go back on close, never exceed `high`, are given back by the
+ * slow path, and never make an allocation fail that would succeed without
+ * it. With the default sizing, high adapts: it grows when a thread frees
+ * bursts of pages and shrinks when free memory runs below HIGH.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { GFP, type Page, PAGE_SIZE, Pool, type PoolOptions } from '../../../src/index.js';
@@ -129,6 +131,70 @@ describe('per-thread page cache', () => {
     expect(p.stats().allocatedPages).toBe(1);
     p.free(a);
     expect(p.stats().buddyinfo).toEqual([0, 0, 0, 0, 1]);
+    expectAccounting(p, 0);
+  });
+
+  it('a thread that frees bursts grows its high (adaptive sizing), up to an eighth of the pool', () => {
+    const p = create({ size: '64MiB' }); // 16384 pages: high 252 at first, at most 2048
+    const burst = (n: number) => {
+      const pages: Page[] = [];
+      for (let i = 0; i < n; i++) pages.push(p.alloc());
+      for (const pg of pages) p.free(pg);
+    };
+    burst(1000);
+    // Frees overflowed 252 and high doubled instead of draining: the whole
+    // burst is cached, with what the last refill left over.
+    expect(p.stats().threadCachedPages).toBeGreaterThanOrEqual(1000);
+    expectAccounting(p, 0);
+    // The next burst of the same size comes from the cache: no page of the zone is touched.
+    const before = p.stats().counters.allocs;
+    burst(1000);
+    expect(p.stats().counters.allocs).toBe(before);
+    // Never past an eighth of the pool.
+    burst(4000);
+    expect(p.stats().threadCachedPages).toBeLessThanOrEqual(2048 + 1);
+    expect(p.stats().threadCachedPages).toBeGreaterThan(1000);
+    expectAccounting(p, 0);
+  });
+
+  it('a refill that finds free memory below HIGH halves an adaptive high', () => {
+    const p = create({ size: '64MiB' });
+    const pages: Page[] = [];
+    for (let i = 0; i < 1000; i++) pages.push(p.alloc());
+    for (const pg of pages.splice(0)) p.free(pg);
+    const cached = p.stats().threadCachedPages;
+    expect(cached).toBeGreaterThanOrEqual(1000); // high grew past 1000, to 2016
+    // Memory is now "short": free pages are below the HIGH watermark.
+    p.setWatermarks({ min: 0, low: 0, high: 16384 });
+    // Empty the cache, and one more: that refill halves high (to 1008), and
+    // frees past it drain instead of growing it again.
+    for (let i = 0; i <= cached; i++) pages.push(p.alloc());
+    for (const pg of pages.splice(0)) p.free(pg);
+    expect(p.stats().threadCachedPages).toBeLessThanOrEqual(1008 + 1);
+    expectAccounting(p, 0);
+  });
+
+  it('explicit sizes stay as given, and the ring drains its coldest pages across its wrap point', () => {
+    const p = create({ size: '1MiB', pcp: { batch: 4, high: 8 } });
+    const live = new Map<number, Page>();
+    // Push and pop around the ring many times: every page handed out is distinct and live pages are never reissued.
+    for (let round = 0; round < 200; round++) {
+      const n = 1 + (round % 11);
+      const got: Page[] = [];
+      for (let i = 0; i < n; i++) {
+        const pg = p.alloc();
+        expect(live.has(pg.pfn)).toBe(false);
+        live.set(pg.pfn, pg);
+        got.push(pg);
+      }
+      for (const pg of got.slice(0, n - 1)) {
+        live.delete(pg.pfn);
+        p.free(pg);
+        expect(p.stats().threadCachedPages).toBeLessThanOrEqual(8 + 1);
+      }
+    }
+    expectAccounting(p, live.size);
+    p.freeBulk([...live.values()]);
     expectAccounting(p, 0);
   });
 });
