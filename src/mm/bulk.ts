@@ -106,3 +106,33 @@ export function adopt(core: Attachment, descriptor: PageDescriptor): Page {
   if (task !== 0) setPageTask(page, task);
   return page;
 }
+
+/**
+ * transfer() for many pages: all are checked first, so a bad handle leaves
+ * every page where it was; then each is parked on the transit task.
+ */
+export function transferBulk(core: Attachment, pages: readonly Page[]): PageDescriptor[] {
+  if (!Array.isArray(pages)) throw new InvalidArgTypeError('pages must be an array of Page');
+  const seen = new Set<Page>();
+  for (const p of pages) {
+    checkPage(p, core);
+    if (seen.has(p)) throw new BadPageError(`page ${p.pfn} is in the list twice`);
+    seen.add(p);
+  }
+  return pages.map((p) => transfer(core, p));
+}
+
+/** adopt() for many descriptors: stops at the first bad one, giving back what it adopted before it. */
+export function adoptBulk(core: Attachment, descriptors: readonly PageDescriptor[]): Page[] {
+  if (!Array.isArray(descriptors)) throw new InvalidArgTypeError('descriptors must be an array from pool.transferBulk()');
+  const out: Page[] = [];
+  try {
+    for (const d of descriptors) out.push(adopt(core, d));
+  } catch (e) {
+    // Back in transit, for another try: nothing the caller cannot see is left with this thread.
+    for (const p of out) transfer(core, p);
+    throw e;
+  }
+  return out;
+}
+

@@ -39,7 +39,7 @@ import {
   takeForCache,
 } from './page.js';
 import type { Shrinker } from './reclaim/shrinker.js';
-import { adopt, allocBulk, freeBulk, transfer } from './bulk.js';
+import { adopt, adoptBulk, allocBulk, freeBulk, transfer, transferBulk } from './bulk.js';
 import { bufferOf, checkBufferSize, orderForSize, PoolBuffer } from './buffer.js';
 import { contextsUsed } from './context.js';
 import { checkFsReclaim } from './debug/lockdep.js';
@@ -331,6 +331,18 @@ export class Pool {
    */
   transfer(page: Page): PageDescriptor {
     return transfer(this.#core, page);
+  }
+
+  /** transfer() for many pages at once (all checked before any moves): descriptors in the same order. */
+  transferBulk(pages: readonly Page[]): PageDescriptor[] {
+    this.#slot();
+    return transferBulk(this.#core, pages);
+  }
+
+  /** adopt() for many descriptors at once; on a bad one, those adopted before it go back in transit. */
+  adoptBulk(descriptors: readonly PageDescriptor[]): Page[] {
+    this.#slot();
+    return adoptBulk(this.#core, descriptors);
   }
 
   /** Takes ownership of a page another thread transferred; returns this thread's handle to it. */

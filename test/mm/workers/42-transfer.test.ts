@@ -112,4 +112,24 @@ describe('transfer and adopt across threads', () => {
     pool.freeBulk(pages);
     expectAccounting(pool, 0);
   });
+
+  it('transferBulk and adoptBulk: all checked before any page moves; a bad descriptor puts back what was adopted', () => {
+    const pool = create();
+    const pages = [pool.alloc(), pool.alloc(GFP.KERNEL, 2), pool.alloc()];
+    // A bad handle in the list: nothing moves.
+    expectCode(() => pool.transferBulk([pages[0]!, pages[0]!]), 'ERR_BAD_PAGE');
+    expectCode(() => pool.transferBulk([pages[1]!, {} as Page]), 'ERR_BAD_PAGE');
+    expect(pages.every((p) => p.bytes.length > 0)).toBe(true);
+    const ds = pool.transferBulk(pages);
+    expect(ds.map((d) => d.order)).toEqual([0, 2, 0]);
+    expectAccounting(pool, 1 + 4 + 1);
+    // The third descriptor is stale: the first two are adopted, then go back in transit.
+    const stale = { ...ds[2]!, gen: (ds[2]!.gen + 1) % 1024 };
+    expectCode(() => pool.adoptBulk([ds[0]!, ds[1]!, stale]), 'ERR_BAD_PAGE');
+    const back = pool.adoptBulk(ds);
+    expect(back.map((p) => p.pfn)).toEqual(pages.map((p) => p.pfn));
+    pool.freeBulk(back);
+    expectAccounting(pool, 0);
+  });
 });
+
