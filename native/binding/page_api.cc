@@ -15,27 +15,27 @@ namespace {
 // or a negative Status. Order is known to the caller.
 constexpr double kGenScale = static_cast<double>(1u << kGenBits);
 
-bool readOrder(napi_env env, Attachment* a, napi_value v, unsigned* order) {
+bool readOrder(const Attachment* a, const Napi::Value& v, unsigned* order) {
   uint64_t o;
-  if (!readIndex(env, v, "order", a->pool->zone().maxOrder(), &o)) return false;
+  if (!readIndex(v, "order", a->pool->zone().maxOrder(), &o)) return false;
   *order = static_cast<unsigned>(o);
   return true;
 }
 
-bool readAllocFlags(napi_env env, napi_value v, uint32_t* flags) {
+bool readAllocFlags(const Napi::Value& v, uint32_t* flags) {
   uint64_t f;
-  if (!readIndex(env, v, "allocFlags", kAllocKnownMask, &f)) return false;
+  if (!readIndex(v, "allocFlags", kAllocKnownMask, &f)) return false;
   if ((f & kAllocWmarkMask) == kAllocWmarkMask) {
-    throwError(env, ErrorKind::kOutOfRange, "allocFlags names no watermark level (3)");
+    throwError(v.Env(), ErrorKind::kOutOfRange, "allocFlags names no watermark level (3)");
     return false;
   }
   *flags = static_cast<uint32_t>(f);
   return true;
 }
 
-bool readPfn(napi_env env, Attachment* a, napi_value v, uint32_t* pfn) {
+bool readPfn(const Attachment* a, const Napi::Value& v, uint32_t* pfn) {
   uint64_t p;
-  if (!readIndex(env, v, "pfn", a->pool->zone().nrPages() - 1.0, &p)) return false;
+  if (!readIndex(v, "pfn", a->pool->zone().nrPages() - 1.0, &p)) return false;
   *pfn = static_cast<uint32_t>(p);
   return true;
 }
@@ -43,75 +43,65 @@ bool readPfn(napi_env env, Attachment* a, napi_value v, uint32_t* pfn) {
 // freeBulk copies refs into its own stack frame this many at a time (12 KiB).
 constexpr uint32_t kRefChunk = Pool::kMaxFreeBatch;
 
-bool readGen(napi_env env, napi_value v, uint32_t* gen) {
+bool readGen(const Napi::Value& v, uint32_t* gen) {
   uint64_t g;
-  if (!readIndex(env, v, "gen", kGenMask, &g)) return false;
+  if (!readIndex(v, "gen", kGenMask, &g)) return false;
   *gen = static_cast<uint32_t>(g);
   return true;
 }
 
 // alloc(slot, order, allocFlags, task) -> pfn * 2^20 + gen, or a negative Status
-napi_value Alloc(napi_env env, napi_callback_info info) {
-  Args<4> args;
-  if (!args.ok(env, info, 4)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 4)) return {};
+  Attachment* a = readSlot(info, info[0]);
   unsigned order;
   uint32_t flags, task;
-  if (!a || !readOrder(env, a, args.argv[1], &order) || !readAllocFlags(env, args.argv[2], &flags) ||
-      !readTask(env, a, args.argv[3], &task)) {
-    return nullptr;
+  if (!a || !readOrder(a, info[1], &order) || !readAllocFlags(info[2], &flags) || !readTask(a, info[3], &task)) {
+    return {};
   }
   uint32_t gen = 0;
   const int64_t pfn = a->pool->alloc(order, flags, task, &gen);
   if (pfn == static_cast<int64_t>(Status::kNoTask)) {
-    throwStatus(env, Status::kNoTask, "alloc");
-    return nullptr;
+    throwStatus(info.Env(), Status::kNoTask, "alloc");
+    return {};
   }
-  return makeNumber(env, pfn < 0 ? static_cast<double>(pfn) : static_cast<double>(pfn) * kGenScale + gen);
+  return Napi::Number::New(info.Env(), pfn < 0 ? static_cast<double>(pfn) : static_cast<double>(pfn) * kGenScale + gen);
 }
 
 // free(slot, pfn, order, gen)
-napi_value Free(napi_env env, napi_callback_info info) {
-  Args<4> args;
-  if (!args.ok(env, info, 4)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+void Free(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 4)) return;
+  Attachment* a = readSlot(info, info[0]);
   uint32_t pfn, gen;
   unsigned order;
-  if (!a || !readPfn(env, a, args.argv[1], &pfn) || !readOrder(env, a, args.argv[2], &order) ||
-      !readGen(env, args.argv[3], &gen)) {
-    return nullptr;
-  }
+  if (!a || !readPfn(a, info[1], &pfn) || !readOrder(a, info[2], &order) || !readGen(info[3], &gen)) return;
   const Status s = a->pool->free(pfn, order, gen);
-  if (s != Status::kOk) throwStatus(env, s, "free");
-  return nullptr;
+  if (s != Status::kOk) throwStatus(info.Env(), s, "free");
 }
 
 // allocBulk(slot, n, order, allocFlags, task, out: Int32Array(2n)) -> n, or a negative Status.
+// Six arguments: all in CallbackInfo's stack slots, none on the heap.
 // `out` may be over a SharedArrayBuffer that another thread writes during
 // the call: the core only writes it (zone.h), never reads a pfn back from
 // it, so a scribbler garbles what the caller reads, not what native code
 // indexes metadata with. On failure nothing is written to it.
-napi_value AllocBulk(napi_env env, napi_callback_info info) {
-  Args<6> args;
-  if (!args.ok(env, info, 6)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value AllocBulk(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 6)) return {};
+  Attachment* a = readSlot(info, info[0]);
   uint64_t n;
   unsigned order;
   uint32_t flags, task;
-  void* out;
-  size_t length;
-  if (!a || !readIndex(env, args.argv[1], "n", a->pool->zone().nrPages(), &n) ||
-      !readOrder(env, a, args.argv[2], &order) || !readAllocFlags(env, args.argv[3], &flags) ||
-      !readTask(env, a, args.argv[4], &task) ||
-      !readTypedArray(env, args.argv[5], "out", napi_int32_array, 2 * n, &out, &length)) {
-    return nullptr;
+  TypedArrayData<int32_t> out;
+  if (!a || !readIndex(info[1], "n", a->pool->zone().nrPages(), &n) || !readOrder(a, info[2], &order) ||
+      !readAllocFlags(info[3], &flags) || !readTask(a, info[4], &task) || !readTypedArray(info[5], "out", 2 * n, &out)) {
+    return {};
   }
-  const int64_t r = a->pool->allocBulk(static_cast<uint32_t>(n), order, flags, task, static_cast<int32_t*>(out));
+  const int64_t r = a->pool->allocBulk(static_cast<uint32_t>(n), order, flags, task, out.data);
   if (r == static_cast<int64_t>(Status::kNoTask)) {
-    throwStatus(env, Status::kNoTask, "allocBulk");
-    return nullptr;
+    throwStatus(info.Env(), Status::kNoTask, "allocBulk");
+    return {};
   }
-  return makeNumber(env, static_cast<double>(r));
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
 }
 
 // freeBulk(slot, refs: Int32Array of (pfn, order, gen) triples, n) -> n.
@@ -122,16 +112,13 @@ napi_value AllocBulk(napi_env env, napi_callback_info info) {
 // pool validates and frees from the copy. What was checked is what is freed.
 // A chunk is at most kRefChunk, the pool's one-pass batch, taken under
 // one hold of the zone lock.
-napi_value FreeBulk(napi_env env, napi_callback_info info) {
-  Args<3> args;
-  if (!args.ok(env, info, 3)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value FreeBulk(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 3)) return {};
+  Attachment* a = readSlot(info, info[0]);
   uint64_t n;
-  void* raw;
-  size_t length;
-  if (!a || !readIndex(env, args.argv[2], "n", a->pool->zone().nrPages(), &n) ||
-      !readTypedArray(env, args.argv[1], "refs", napi_int32_array, 3 * n, &raw, &length)) {
-    return nullptr;
+  TypedArrayData<int32_t> raw;
+  if (!a || !readIndex(info[2], "n", a->pool->zone().nrPages(), &n) || !readTypedArray(info[1], "refs", 3 * n, &raw)) {
+    return {};
   }
   static_assert(sizeof(BlockRef) == 3 * sizeof(int32_t), "BlockRef is an int32 triple");
   BlockRef refs[kRefChunk];
@@ -139,72 +126,66 @@ napi_value FreeBulk(napi_env env, napi_callback_info info) {
   Status s = Status::kOk;
   while (done < n && s == Status::kOk) {
     const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, kRefChunk));
-    std::memcpy(refs, static_cast<const int32_t*>(raw) + 3 * uint64_t{done}, chunk * sizeof(BlockRef));
+    std::memcpy(refs, raw.data + 3 * uint64_t{done}, chunk * sizeof(BlockRef));
     uint32_t freed = 0;
     s = a->pool->freeBulk(refs, chunk, &freed);
     done += freed;
   }
   if (s != Status::kOk) {
-    throwStatus(env, s, ("freeBulk entry " + std::to_string(done)).c_str());
-    napi_value err;
-    napi_get_and_clear_last_exception(env, &err);
-    napi_set_named_property(env, err, "freed", makeNumber(env, done));
-    napi_throw(env, err);
-    return nullptr;
+    Napi::Error err = makeError(info.Env(), errorKindOf(s),
+                                "freeBulk entry " + std::to_string(done) + ": " + statusMessage(s));
+    if (err.IsEmpty()) return {};
+    err.Set("freed", Napi::Number::New(info.Env(), done));
+    err.ThrowAsJavaScriptException();
+    return {};
   }
-  return makeNumber(env, done);
+  return Napi::Number::New(info.Env(), done);
 }
 
 // setOwner(slot, pfn, order, gen, task, expectOwner): hand an allocated block
 // to a task; expectOwner 0 = whoever owns it now
-napi_value SetOwner(napi_env env, napi_callback_info info) {
-  Args<6> args;
-  if (!args.ok(env, info, 6)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
-  uint32_t pfn, gen, task, expect;
+void SetOwner(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 6)) return;
+  Attachment* a = readSlot(info, info[0]);
+  uint32_t pfn, gen, task;
   unsigned order;
-  uint64_t e;
-  if (!a || !readPfn(env, a, args.argv[1], &pfn) || !readOrder(env, a, args.argv[2], &order) ||
-      !readGen(env, args.argv[3], &gen) || !readTask(env, a, args.argv[4], &task) ||
-      !readIndex(env, args.argv[5], "expectOwner", kFieldMask, &e)) {
-    return nullptr;
+  uint64_t expect;
+  if (!a || !readPfn(a, info[1], &pfn) || !readOrder(a, info[2], &order) || !readGen(info[3], &gen) ||
+      !readTask(a, info[4], &task) || !readIndex(info[5], "expectOwner", kFieldMask, &expect)) {
+    return;
   }
-  expect = static_cast<uint32_t>(e);
-  const Status s = a->pool->setOwner(pfn, order, gen, task, expect);
-  if (s != Status::kOk) throwStatus(env, s, "adopt");
-  return nullptr;
+  const Status s = a->pool->setOwner(pfn, order, gen, task, static_cast<uint32_t>(expect));
+  if (s != Status::kOk) throwStatus(info.Env(), s, "adopt");
 }
 
 // meta(slot, pfn) -> [state, order, owner, gen]; state 0 tail, 1 free, 2 allocated
-napi_value Meta(napi_env env, napi_callback_info info) {
-  Args<2> args;
-  if (!args.ok(env, info, 2)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value Meta(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 2)) return {};
+  Attachment* a = readSlot(info, info[0]);
   uint32_t pfn;
-  if (!a || !readPfn(env, a, args.argv[1], &pfn)) return nullptr;
+  if (!a || !readPfn(a, info[1], &pfn)) return {};
   // A racy read by design (no lock): a probe for tests and diagnostics.
   const PageMeta m = a->pool->zone().meta(pfn);
   const bool alloc = m.state() == PageState::kAllocated;
-  napi_value arr;
-  napi_create_array_with_length(env, 4, &arr);
-  const double vals[4] = {static_cast<double>(m.state()), static_cast<double>(m.order()),
-                          alloc ? static_cast<double>(m.owner()) : 0, alloc ? static_cast<double>(m.gen()) : 0};
-  for (uint32_t i = 0; i < 4; ++i) napi_set_element(env, arr, i, makeNumber(env, vals[i]));
+  Napi::Array arr = Napi::Array::New(info.Env(), 4);
+  arr.Set(0u, static_cast<double>(m.state()));
+  arr.Set(1u, static_cast<double>(m.order()));
+  arr.Set(2u, alloc ? static_cast<double>(m.owner()) : 0.0);
+  arr.Set(3u, alloc ? static_cast<double>(m.gen()) : 0.0);
   return arr;
 }
 
 }  // namespace
 
-void RegisterPageApi(napi_env env, napi_value exports, EnvData* data) {
-  const napi_property_descriptor props[] = {
-      {"alloc", nullptr, Alloc, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"free", nullptr, Free, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"allocBulk", nullptr, AllocBulk, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"freeBulk", nullptr, FreeBulk, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"setOwner", nullptr, SetOwner, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"meta", nullptr, Meta, nullptr, nullptr, nullptr, napi_enumerable, data},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+void RegisterPageApi(Napi::Env env, Napi::Object exports, EnvData* data) {
+  exports.DefineProperties({
+      method<Alloc>(env, "alloc", data),
+      method<Free>(env, "free", data),
+      method<AllocBulk>(env, "allocBulk", data),
+      method<FreeBulk>(env, "freeBulk", data),
+      method<SetOwner>(env, "setOwner", data),
+      method<Meta>(env, "meta", data),
+  });
 }
 
 }  // namespace nofail

@@ -1,5 +1,6 @@
 // Pool lifecycle entry points: create, attach, detach, the region view,
 // tasks, watermarks, the reservation counter, stats and the identity check.
+#include <cstring>
 #include <string>
 
 #include "../sync/control.h"
@@ -12,261 +13,308 @@ namespace {
 
 constexpr double kMaxPagesD = static_cast<double>(kMaxPages);
 
-napi_value makeArray(napi_env env, std::initializer_list<double> values) {
-  napi_value arr;
-  napi_create_array_with_length(env, values.size(), &arr);
-  uint32_t i = 0;
-  for (double v : values) napi_set_element(env, arr, i++, makeNumber(env, v));
-  return arr;
-}
-
 // Control blocks must be Int32Arrays of at least ctl::kSlots words over a
 // SharedArrayBuffer: native code keeps the pointer, and only a shared
 // buffer can neither be detached nor moved (an ArrayBuffer can be
 // transferred away and freed under it).
-bool readControl(napi_env env, napi_value v, int32_t** words) {
-  void* data = nullptr;
-  size_t length = 0;
-  if (!readTypedArray(env, v, "control", napi_int32_array, ctl::kSlots, &data, &length)) return false;
+bool readControl(const Napi::Value& v, int32_t** words) {
+  TypedArrayData<int32_t> control;
   napi_value buffer = nullptr;
-  napi_get_typedarray_info(env, v, nullptr, nullptr, nullptr, &buffer, nullptr);
-  bool plain = true;  // napi_is_arraybuffer is false only for a SharedArrayBuffer
-  napi_is_arraybuffer(env, buffer, &plain);
-  if (plain) {
-    throwError(env, ErrorKind::kInvalidArgType, "The \"control\" argument must be an Int32Array over a SharedArrayBuffer");
+  if (!readTypedArray(v, "control", ctl::kSlots, &control, &buffer)) return false;
+  if (Napi::Value(v.Env(), buffer).IsArrayBuffer()) {  // false only for a SharedArrayBuffer
+    throwError(v.Env(), ErrorKind::kInvalidArgType,
+               "The \"control\" argument must be an Int32Array over a SharedArrayBuffer");
     return false;
   }
-  *words = static_cast<int32_t*>(data);
+  *words = control.data;
   return true;
 }
 
-napi_value attachSlot(napi_env env, EnvData* data, std::shared_ptr<Pool> pool, napi_value control) {
+// { slot, id, nonce, nrPages, maxOrder, task }: what create and attach return.
+Napi::Value attachSlot(Napi::Env env, EnvData* data, std::shared_ptr<Pool> pool, const Napi::Value& control) {
   const uint32_t task = pool->createTask();
   if (task == 0) {
     throwError(env, ErrorKind::kOutOfRange, "too many tasks attached to this pool");
-    return nullptr;
+    return {};
   }
   auto a = std::make_unique<Attachment>();
   a->pool = std::move(pool);
   a->task = task;
-  napi_create_reference(env, control, 1, &a->control);
+  a->control = Napi::Persistent(control.As<Napi::Object>());
   a->pool->controlBlock().addAttached(1);
   data->slots.push_back(std::move(a));
-  const Attachment& at = *data->slots.back();
-  return makeArray(env, {static_cast<double>(data->slots.size() - 1), static_cast<double>(at.pool->id),
-                         static_cast<double>(at.pool->nonce), static_cast<double>(at.pool->zone().nrPages()),
-                         static_cast<double>(at.pool->zone().maxOrder()), static_cast<double>(task)});
+  const Pool& p = *data->slots.back()->pool;
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("slot", static_cast<double>(data->slots.size() - 1));
+  r.Set("id", static_cast<double>(p.id));
+  r.Set("nonce", static_cast<double>(p.nonce));
+  r.Set("nrPages", static_cast<double>(p.zone().nrPages()));
+  r.Set("maxOrder", static_cast<double>(p.zone().maxOrder()));
+  r.Set("task", static_cast<double>(task));
+  return r;
 }
 
-// create(bytes, maxOrder, min, low, high, flags, releaseOrder, control)
-//   -> [slot, id, nonce, nrPages, maxOrder, task]
-napi_value Create(napi_env env, napi_callback_info info) {
-  Args<8> args;
-  if (!args.ok(env, info, 8)) return nullptr;
-  uint64_t bytes, maxOrder, min, low, high, flags;
-  int64_t releaseOrder;
-  int32_t* control;
-  if (!readIndex(env, args.argv[0], "bytes", kMaxPagesD * kPageSize, &bytes) ||
-      !readIndex(env, args.argv[1], "maxOrder", kMaxOrderLimit, &maxOrder) ||
-      !readIndex(env, args.argv[2], "min", kMaxPagesD, &min) ||
-      !readIndex(env, args.argv[3], "low", kMaxPagesD, &low) ||
-      !readIndex(env, args.argv[4], "high", kMaxPagesD, &high) ||
-      !readIndex(env, args.argv[5], "flags", 31, &flags) ||
-      !readSigned(env, args.argv[6], "releaseOrder", kMaxOrderLimit, &releaseOrder) ||
-      !readControl(env, args.argv[7], &control)) {
-    return nullptr;
+// create()'s options, each required: the TypeScript side (src/mm/create.ts)
+// resolves every default, so a missing field here is a caller's mistake.
+const char* const kCreateFields[] = {"bytes", "maxOrder", "min",       "low",  "high",
+                                     "populate", "mlock",  "hugepages", "fill", "releaseOrder"};
+
+// Every own enumerable key of the options is one of kCreateFields, or
+// ERR_OUT_OF_RANGE naming the first that is not.
+bool onlyKnownFields(const Napi::Object& o) {
+  const Napi::Env env = o.Env();
+  napi_value keys = nullptr;
+  const auto filter = static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols);
+  if (napi_get_all_property_names(env, o, napi_key_own_only, filter, napi_key_numbers_to_strings, &keys) != napi_ok) {
+    throwError(env, ErrorKind::kInvalidArgType, "The \"options\" argument's keys cannot be read");
+    return false;
   }
+  const Napi::Array names(env, keys);
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    const Napi::Value key = names.Get(i);
+    if (key.IsEmpty()) return false;  // a proxy trap threw; its exception is pending
+    const std::string name = key.As<Napi::String>().Utf8Value();
+    bool known = false;
+    for (const char* f : kCreateFields) known = known || name == f;
+    if (!known) {
+      std::string all;
+      for (const char* f : kCreateFields) all += (all.empty() ? "" : ", ") + std::string(f);
+      throwError(env, ErrorKind::kOutOfRange, "create() options have no field '" + name + "'; the fields are " + all);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool readCreateOptions(const Napi::Value& v, PoolConfig* c) {
+  if (v.Type() != napi_object) {
+    throwError(v.Env(), ErrorKind::kInvalidArgType, "The \"options\" argument must be an object");
+    return false;
+  }
+  const Napi::Object o = v.As<Napi::Object>();
+  uint64_t bytes, maxOrder, min, low, high;
+  int64_t fill, releaseOrder;
+  if (!readIndex(o.Get("bytes"), "options.bytes", kMaxPagesD * kPageSize, &bytes) ||
+      !readIndex(o.Get("maxOrder"), "options.maxOrder", kMaxOrderLimit, &maxOrder) ||
+      !readIndex(o.Get("min"), "options.min", kMaxPagesD, &min) ||
+      !readIndex(o.Get("low"), "options.low", kMaxPagesD, &low) ||
+      !readIndex(o.Get("high"), "options.high", kMaxPagesD, &high) ||
+      !readBool(o.Get("populate"), "options.populate", &c->populate) ||
+      !readBool(o.Get("mlock"), "options.mlock", &c->mlock) ||
+      !readBool(o.Get("hugepages"), "options.hugepages", &c->hugepages) ||
+      !readSigned(o.Get("fill"), "options.fill", kFillNone, kFillPoison, &fill) ||
+      !readSigned(o.Get("releaseOrder"), "options.releaseOrder", -1, kMaxOrderLimit, &releaseOrder) ||
+      !onlyKnownFields(o)) {
+    return false;
+  }
+  if (fill != kFillNone && fill != kFillZero && fill != kFillPoison) {
+    throwError(v.Env(), ErrorKind::kOutOfRange,
+               "The value of \"options.fill\" is out of range. It must be one of layout.constants.fill (-1 none, "
+               "0 zero, 0x6b poison). Received " + std::to_string(fill));
+    return false;
+  }
+  c->bytes = bytes;
+  c->maxOrder = static_cast<unsigned>(maxOrder);
+  c->wmarkMin = static_cast<int64_t>(min);
+  c->wmarkLow = static_cast<int64_t>(low);
+  c->wmarkHigh = static_cast<int64_t>(high);
+  c->fillOnReclaim = static_cast<int>(fill);
+  c->releaseOrder = static_cast<int>(releaseOrder);
+  return true;
+}
+
+// create({ bytes, maxOrder, min, low, high, populate, mlock, hugepages, fill, releaseOrder }, control)
+//   -> { slot, id, nonce, nrPages, maxOrder, task }
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 2)) return {};
   PoolConfig c;
-  c.bytes = bytes;
-  c.maxOrder = static_cast<unsigned>(maxOrder);
-  c.wmarkMin = static_cast<int64_t>(min);
-  c.wmarkLow = static_cast<int64_t>(low);
-  c.wmarkHigh = static_cast<int64_t>(high);
-  c.populate = flags & 1;
-  c.mlock = flags & 2;
-  c.hugepages = flags & 4;
-  c.fillOnReclaim = (flags & 16) ? 0x6b : (flags & 8) ? 0 : -1;  // poison, zeroOnFree
-  c.releaseOrder = static_cast<int>(releaseOrder);
-  c.control = control;
-  std::string error;
-  std::shared_ptr<Pool> pool = Pool::create(c, &error);
+  if (!readCreateOptions(info[0], &c) || !readControl(info[1], &c.control)) return {};
+  CreateStatus status;
+  std::shared_ptr<Pool> pool = Pool::create(c, &status);
   if (!pool) {
-    const bool sys = error.find("failed:") != std::string::npos;
-    throwError(env, sys ? ErrorKind::kSystem : ErrorKind::kOutOfRange, error);
-    return nullptr;
+    if (status.kind == CreateStatus::Kind::kSystem) {
+      throwSystem(info.Env(), status.call, status.err);
+    } else {
+      throwError(info.Env(), ErrorKind::kOutOfRange, status.rule);
+    }
+    return {};
   }
-  __atomic_store_n(&control[ctl::kMagic], ctl::kMagicValue, __ATOMIC_RELEASE);
+  __atomic_store_n(&c.control[ctl::kMagic], ctl::kMagicValue, __ATOMIC_RELEASE);
   Registry::instance().add(pool);
-  return attachSlot(env, args.data, std::move(pool), args.argv[7]);
+  return attachSlot(info.Env(), envData(info), std::move(pool), info[1]);
 }
 
-// attach(id, nonce, control) -> [slot, id, nonce, nrPages, maxOrder, task]
-napi_value Attach(napi_env env, napi_callback_info info) {
-  Args<3> args;
-  if (!args.ok(env, info, 3)) return nullptr;
+// attach(id, nonce, control) -> { slot, id, nonce, nrPages, maxOrder, task }
+Napi::Value Attach(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 3)) return {};
   uint64_t id, nonce;
   int32_t* control;
-  if (!readIndex(env, args.argv[0], "id", 4294967295.0, &id) ||
-      !readIndex(env, args.argv[1], "nonce", 4294967295.0, &nonce) || !readControl(env, args.argv[2], &control)) {
-    return nullptr;
+  if (!readIndex(info[0], "id", 4294967295.0, &id) || !readIndex(info[1], "nonce", 4294967295.0, &nonce) ||
+      !readControl(info[2], &control)) {
+    return {};
   }
   std::shared_ptr<Pool> pool = Registry::instance().find(static_cast<uint32_t>(id), static_cast<uint32_t>(nonce));
   if (!pool) {
-    throwError(env, ErrorKind::kPoolClosed, "no open pool has this handle (closed, or never created)");
-    return nullptr;
+    throwError(info.Env(), ErrorKind::kPoolClosed, "no open pool has this handle (closed, or never created)");
+    return {};
   }
   // The handle's control block must be the pool's own: the SharedArrayBuffer
   // is shared, so every thread sees the same address.
   if (pool->control() != control) {
-    throwError(env, ErrorKind::kBadPage, "the handle's control block does not belong to this pool");
-    return nullptr;
+    throwError(info.Env(), ErrorKind::kBadPage, "the handle's control block does not belong to this pool");
+    return {};
   }
-  return attachSlot(env, args.data, std::move(pool), args.argv[2]);
+  return attachSlot(info.Env(), envData(info), std::move(pool), info[2]);
 }
 
 // detach(slot) -> pages this environment still held, now returned
-napi_value Detach(napi_env env, napi_callback_info info) {
-  Args<1> args;
-  if (!args.ok(env, info, 1)) return nullptr;
+Napi::Value Detach(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 1)) return {};
+  EnvData* data = envData(info);
   uint64_t slot;
-  if (!readIndex(env, args.argv[0], "slot", 1e9, &slot)) return nullptr;
-  if (slot >= args.data->slots.size() || !args.data->slots[slot]) return makeNumber(env, 0);  // idempotent
-  return makeNumber(env, static_cast<double>(args.data->detach(slot, true)));
+  if (!readIndex(info[0], "slot", 1e9, &slot)) return {};
+  if (slot >= data->slots.size() || !data->slots[slot]) return Napi::Number::New(info.Env(), 0);  // idempotent
+  return Napi::Number::New(info.Env(), static_cast<double>(data->detach(slot, true)));
 }
 
 // region(slot) -> ArrayBuffer over the whole mapped region (one per thread)
-napi_value RegionBuffer(napi_env env, napi_callback_info info) {
-  Args<1> args;
-  if (!args.ok(env, info, 1)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
-  if (!a) return nullptr;
+Napi::Value RegionBuffer(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 1)) return {};
+  Attachment* a = readSlot(info, info[0]);
+  if (!a) return {};
+  if (!a->region.IsEmpty()) return a->region.Value();
+  // No finalizer work: the memory belongs to the pool, which outlives the
+  // buffer's use because detach() detaches the buffer first. The C call,
+  // for its status: a refusal is ERR_SYSTEM, not a generic Error.
   napi_value ab = nullptr;
-  if (a->region) napi_get_reference_value(env, a->region, &ab);
-  if (ab == nullptr) {
-    // No finalizer work: the memory belongs to the pool, which outlives the
-    // buffer's use because detach() detaches the buffer first.
-    if (napi_create_external_arraybuffer(env, a->pool->base(), a->pool->region().bytes(), nullptr, nullptr,
-                                         &ab) != napi_ok) {
-      throwError(env, ErrorKind::kSystem, "cannot create an external ArrayBuffer over the pool");
-      return nullptr;
-    }
-    napi_create_reference(env, ab, 1, &a->region);
+  if (napi_create_external_arraybuffer(info.Env(), a->pool->base(), a->pool->region().bytes(), nullptr, nullptr,
+                                       &ab) != napi_ok) {
+    throwError(info.Env(), ErrorKind::kSystem, "cannot create an external ArrayBuffer over the pool");
+    return {};
   }
-  return ab;
+  const Napi::ArrayBuffer buffer(info.Env(), ab);
+  a->region = Napi::Persistent(buffer);
+  return buffer;
 }
 
 // taskCreate(slot) -> task id
-napi_value TaskCreate(napi_env env, napi_callback_info info) {
-  Args<1> args;
-  if (!args.ok(env, info, 1)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
-  if (!a) return nullptr;
+Napi::Value TaskCreate(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 1)) return {};
+  Attachment* a = readSlot(info, info[0]);
+  if (!a) return {};
   const uint32_t t = a->pool->createTask();
   if (t == 0) {
-    throwError(env, ErrorKind::kOutOfRange, "too many tasks in this pool");
-    return nullptr;
+    throwError(info.Env(), ErrorKind::kOutOfRange, "too many tasks in this pool");
+    return {};
   }
-  return makeNumber(env, t);
+  return Napi::Number::New(info.Env(), t);
 }
 
 // taskReclaim(slot, task, retire) -> pages returned
-napi_value TaskReclaim(napi_env env, napi_callback_info info) {
-  Args<3> args;
-  if (!args.ok(env, info, 3)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value TaskReclaim(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 3)) return {};
+  Attachment* a = readSlot(info, info[0]);
   uint32_t task;
   bool retire;
-  if (!a || !readTask(env, a, args.argv[1], &task) || !readBool(env, args.argv[2], "retire", &retire)) return nullptr;
+  if (!a || !readTask(a, info[1], &task) || !readBool(info[2], "retire", &retire)) return {};
   if (retire && task == a->task) {
-    throwError(env, ErrorKind::kOutOfRange, "a thread's own task is retired by detach()");
-    return nullptr;
+    throwError(info.Env(), ErrorKind::kOutOfRange, "a thread's own task is retired by detach()");
+    return {};
   }
   const int64_t r = a->pool->reclaimTask(task, retire);
   if (r < 0) {
-    throwStatus(env, static_cast<Status>(r), "taskReclaim");
-    return nullptr;
+    throwStatus(info.Env(), static_cast<Status>(r), "taskReclaim");
+    return {};
   }
-  return makeNumber(env, static_cast<double>(r));
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
 }
 
 // taskPages(slot, task) -> pages held
-napi_value TaskPages(napi_env env, napi_callback_info info) {
-  Args<2> args;
-  if (!args.ok(env, info, 2)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value TaskPages(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 2)) return {};
+  Attachment* a = readSlot(info, info[0]);
   uint32_t task;
-  if (!a || !readTask(env, a, args.argv[1], &task)) return nullptr;
-  return makeNumber(env, static_cast<double>(a->pool->taskPages(task)));
+  if (!a || !readTask(a, info[1], &task)) return {};
+  return Napi::Number::New(info.Env(), static_cast<double>(a->pool->taskPages(task)));
 }
 
 // taskLive(slot, task) -> is the task id live (its thread attached, or a registered task)?
-napi_value TaskLive(napi_env env, napi_callback_info info) {
-  Args<2> args;
-  if (!args.ok(env, info, 2)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value TaskLive(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 2)) return {};
+  Attachment* a = readSlot(info, info[0]);
   uint64_t t;
-  if (!a || !readIndex(env, args.argv[1], "task", kFieldMask, &t)) return nullptr;
-  napi_value v;
-  napi_get_boolean(env, t != 0 && a->pool->taskLive(static_cast<uint32_t>(t)), &v);
-  return v;
+  if (!a || !readIndex(info[1], "task", kFieldMask, &t)) return {};
+  return Napi::Boolean::New(info.Env(), t != 0 && a->pool->taskLive(static_cast<uint32_t>(t)));
 }
 
 // setWatermarks(slot, min, low, high)
-napi_value SetWatermarks(napi_env env, napi_callback_info info) {
-  Args<4> args;
-  if (!args.ok(env, info, 4)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
-  if (!a) return nullptr;
+void SetWatermarks(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 4)) return;
+  Attachment* a = readSlot(info, info[0]);
+  if (!a) return;
   const double total = a->pool->zone().nrPages();
   uint64_t min, low, high;
-  if (!readIndex(env, args.argv[1], "min", total, &min) || !readIndex(env, args.argv[2], "low", total, &low) ||
-      !readIndex(env, args.argv[3], "high", total, &high)) {
-    return nullptr;
+  if (!readIndex(info[1], "min", total, &min) || !readIndex(info[2], "low", total, &low) ||
+      !readIndex(info[3], "high", total, &high)) {
+    return;
   }
   if (!(min <= low && low <= high)) {
-    throwError(env, ErrorKind::kOutOfRange, "watermarks must satisfy min <= low <= high");
-    return nullptr;
+    throwError(info.Env(), ErrorKind::kOutOfRange, "watermarks must satisfy min <= low <= high");
+    return;
   }
   a->pool->setWatermarks(static_cast<int64_t>(min), static_cast<int64_t>(low), static_cast<int64_t>(high));
-  return makeUndefined(env);
 }
 
 // addReserved(slot, delta) -> the reservation counter afterwards; charged to
 // this thread's task, whose reservations cannot go below zero
-napi_value AddReserved(napi_env env, napi_callback_info info) {
-  Args<2> args;
-  if (!args.ok(env, info, 2)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value AddReserved(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 2)) return {};
+  Attachment* a = readSlot(info, info[0]);
   int64_t delta;
-  if (!a || !readSigned(env, args.argv[1], "delta", a->pool->zone().nrPages(), &delta)) return nullptr;
+  if (!a) return {};
+  const double total = a->pool->zone().nrPages();
+  if (!readSigned(info[1], "delta", -total, total, &delta)) return {};
   const int64_t r = a->pool->addReserved(delta, a->task);
   if (r < 0) {
-    throwError(env, ErrorKind::kOutOfRange, "this thread's reservations cannot go below zero");
-    return nullptr;
+    throwError(info.Env(), ErrorKind::kOutOfRange, "this thread's reservations cannot go below zero");
+    return {};
   }
-  return makeNumber(env, static_cast<double>(r));
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
 }
 
 // tryReserve(slot, n, level) -> whether n pages were reserved (free stays
 // above the level's mark + reservations)
-napi_value TryReserve(napi_env env, napi_callback_info info) {
-  Args<3> args;
-  if (!args.ok(env, info, 3)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
+Napi::Value TryReserve(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 3)) return {};
+  Attachment* a = readSlot(info, info[0]);
   uint64_t n, level;
-  if (!a || !readIndex(env, args.argv[1], "n", a->pool->zone().nrPages(), &n) ||
-      !readIndex(env, args.argv[2], "level", kAllocWmarkHigh, &level)) {
-    return nullptr;
+  if (!a || !readIndex(info[1], "n", a->pool->zone().nrPages(), &n) ||
+      !readIndex(info[2], "level", kAllocWmarkHigh, &level)) {
+    return {};
   }
-  napi_value v;
-  napi_get_boolean(env, a->pool->tryReserve(static_cast<int64_t>(n), static_cast<unsigned>(level), a->task), &v);
-  return v;
+  return Napi::Boolean::New(info.Env(),
+                            a->pool->tryReserve(static_cast<int64_t>(n), static_cast<unsigned>(level), a->task));
+}
+
+// effectiveMark(slot, level, allocFlags) -> the mark a caller with these
+// rights must leave free pages at or above after taking its pages
+// (Zone::effectiveMark): the slow path asks rather than repeat the formula.
+Napi::Value EffectiveMark(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 3)) return {};
+  Attachment* a = readSlot(info, info[0]);
+  uint64_t level, flags;
+  if (!a || !readIndex(info[1], "level", kAllocWmarkHigh, &level) ||
+      !readIndex(info[2], "allocFlags", kAllocKnownMask, &flags)) {
+    return {};
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(a->pool->zone().effectiveMark(
+                                           static_cast<unsigned>(level), static_cast<uint32_t>(flags))));
 }
 
 // stats(slot, out: Float64Array(statsLength)): one PoolSnapshot (sync/pool.h),
 // taken under the zone lock. The layout is declared once, here, and
-// exported as `statIndex` (name -> index); src/binding/native.ts reads
-// every field by name from it, so the two sides cannot drift.
+// exported as `statIndex` (name -> index, also layout.stat);
+// src/binding/native.ts reads every field by name from it.
 //   [fields below] [buddyinfo: kMaxOrderLimit + 1] [cachedTasks (task, pages) pairs]
 #define NOFAIL_STAT_FIELDS(X)                                                                    \
   X(totalPages, s.totalPages) X(freePages, s.freePages) X(allocatedPages, s.allocatedPages)     \
@@ -287,16 +335,14 @@ constexpr size_t kStatsBuddyinfo = kStatsFixed;
 constexpr size_t kStatsCachedTasks = kStatsBuddyinfo + kMaxOrderLimit + 1;
 constexpr size_t kStatsLength = kStatsCachedTasks + 2 * ctl::kTaskTableTasks;
 
-napi_value Stats(napi_env env, napi_callback_info info) {
-  Args<2> args;
-  if (!args.ok(env, info, 2)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
-  void* raw;
-  size_t length;
-  if (!a || !readTypedArray(env, args.argv[1], "out", napi_float64_array, kStatsLength, &raw, &length)) return nullptr;
+void Stats(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 2)) return;
+  Attachment* a = readSlot(info, info[0]);
+  TypedArrayData<double> out;
+  if (!a || !readTypedArray(info[1], "out", kStatsLength, &out)) return;
   // Written, never read back: another thread writing the same array (a
   // SharedArrayBuffer) can garble the numbers it gets, not native memory.
-  double* o = static_cast<double*>(raw);
+  double* o = out.data;
   PoolSnapshot s;
   size_t cachedTasks = 0;
   a->pool->snapshot(a->task, &s, [&](uint32_t task, int64_t pages) {
@@ -308,59 +354,50 @@ napi_value Stats(napi_env env, napi_callback_info info) {
   NOFAIL_STAT_FIELDS(X)
 #undef X
   for (unsigned i = 0; i <= kMaxOrderLimit; ++i) o[kStatsBuddyinfo + i] = static_cast<double>(s.nrFree[i]);
-  return makeUndefined(env);
-}
-
-napi_value statIndex(napi_env env) {
-  napi_value obj;
-  napi_create_object(env, &obj);
-#define X(name, expr) napi_set_named_property(env, obj, #name, makeNumber(env, kStat_##name));
-  NOFAIL_STAT_FIELDS(X)
-#undef X
-  napi_set_named_property(env, obj, "buddyinfo", makeNumber(env, kStatsBuddyinfo));
-  napi_set_named_property(env, obj, "cachedTaskPairs", makeNumber(env, kStatsCachedTasks));
-  return obj;
 }
 
 // check(slot) -> null when every accounting identity holds, else the first broken one
-napi_value Check(napi_env env, napi_callback_info info) {
-  Args<1> args;
-  if (!args.ok(env, info, 1)) return nullptr;
-  Attachment* a = readSlot(env, args.data, args.argv[0]);
-  if (!a) return nullptr;
+Napi::Value Check(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 1)) return {};
+  Attachment* a = readSlot(info, info[0]);
+  if (!a) return {};
   const char* why = a->pool->check();
-  napi_value v;
-  if (why == nullptr) {
-    napi_get_null(env, &v);
-  } else {
-    napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &v);
-  }
-  return v;
+  if (why == nullptr) return info.Env().Null();
+  return Napi::String::New(info.Env(), why);
+}
+
+Napi::Object StatIndex(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+#define X(name, expr) o.Set(#name, static_cast<double>(kStat_##name));
+  NOFAIL_STAT_FIELDS(X)
+#undef X
+  o.Set("buddyinfo", static_cast<double>(kStatsBuddyinfo));
+  o.Set("cachedTaskPairs", static_cast<double>(kStatsCachedTasks));
+  o.Freeze();
+  return o;
 }
 
 }  // namespace
 
-void RegisterPoolApi(napi_env env, napi_value exports, EnvData* data) {
-  const napi_property_descriptor props[] = {
-      {"create", nullptr, Create, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"attach", nullptr, Attach, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"detach", nullptr, Detach, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"region", nullptr, RegionBuffer, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"taskCreate", nullptr, TaskCreate, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"taskReclaim", nullptr, TaskReclaim, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"taskPages", nullptr, TaskPages, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"taskLive", nullptr, TaskLive, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"setWatermarks", nullptr, SetWatermarks, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"addReserved", nullptr, AddReserved, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"tryReserve", nullptr, TryReserve, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_enumerable, data},
-      {"check", nullptr, Check, nullptr, nullptr, nullptr, napi_enumerable, data},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
-  napi_value n;
-  napi_create_uint32(env, static_cast<uint32_t>(kStatsLength), &n);
-  napi_set_named_property(env, exports, "statsLength", n);
-  napi_set_named_property(env, exports, "statIndex", statIndex(env));
+void RegisterPoolApi(Napi::Env env, Napi::Object exports, EnvData* data) {
+  exports.DefineProperties({
+      method<Create>(env, "create", data),
+      method<Attach>(env, "attach", data),
+      method<Detach>(env, "detach", data),
+      method<RegionBuffer>(env, "region", data),
+      method<TaskCreate>(env, "taskCreate", data),
+      method<TaskReclaim>(env, "taskReclaim", data),
+      method<TaskPages>(env, "taskPages", data),
+      method<TaskLive>(env, "taskLive", data),
+      method<SetWatermarks>(env, "setWatermarks", data),
+      method<AddReserved>(env, "addReserved", data),
+      method<TryReserve>(env, "tryReserve", data),
+      method<EffectiveMark>(env, "effectiveMark", data),
+      method<Stats>(env, "stats", data),
+      method<Check>(env, "check", data),
+  });
+  exports.Set("statsLength", static_cast<double>(kStatsLength));
+  exports.Set("statIndex", StatIndex(env));
 }
 
 }  // namespace nofail

@@ -17,15 +17,18 @@ void Zone::setWatermarks(int64_t min, int64_t low, int64_t high) {
 // further quarter of the rest, an OOM victim half of what is left. The
 // reservation is added after scaling: reserve rights are a different axis
 // from urgency, and an ATOMIC caller must not eat a reservation either.
+// NO_WATERMARKS (MEMALLOC) has no mark, but a reservation is a promise,
+// kept even from it (nofail's rule; the kernel has no reservations).
 int64_t Zone::effectiveMark(unsigned level, uint32_t allocFlags) const {
+  const int64_t keep = (allocFlags & kAllocReserve) ? 0 : reserved();
+  if (allocFlags & kAllocNoWatermarks) return keep;
   int64_t min = wmark_[level & kAllocWmarkMask].load(std::memory_order_relaxed);
   if (allocFlags & kAllocMinReserve) {
     min -= min / 2;
     if (allocFlags & kAllocNonBlock) min -= min / 4;
   }
   if (allocFlags & kAllocOom) min -= min / 2;
-  if (!(allocFlags & kAllocReserve)) min += reserved();
-  return min;
+  return min + keep;
 }
 
 bool Zone::watermarkOk(unsigned order, unsigned level, uint32_t allocFlags) const {
@@ -33,25 +36,17 @@ bool Zone::watermarkOk(unsigned order, unsigned level, uint32_t allocFlags) cons
 }
 
 bool Zone::watermarkOkBulk(unsigned order, uint32_t nr, unsigned level, uint32_t allocFlags) const {
-  if (allocFlags & kAllocNoWatermarks) {
-    // No watermark — but a reservation is a promise, kept even from
-    // MEMALLOC callers (nofail's rule; the kernel has no reservations).
-    const int64_t keep = (allocFlags & kAllocReserve) ? 0 : reserved();
-    const int64_t need = static_cast<int64_t>(uint64_t{nr} << order);
-    if (buddy_.freePages() - need < keep) return false;
-    return nr == 1 ? buddy_.hasBlock(order) : true;
-  }
-  // As __zone_watermark_ok: the pages beyond the first are not usable to
-  // satisfy the mark, and free must stay strictly above it.
-  const int64_t free = buddy_.freePages() - static_cast<int64_t>((uint64_t{nr} << order) - 1);
-  if (free <= effectiveMark(level, allocFlags)) return false;
-  return buddy_.hasBlock(order);
+  const int64_t need = static_cast<int64_t>(uint64_t{nr} << order);
+  if (buddy_.freePages() - need < effectiveMark(level, allocFlags)) return false;
+  // One block: is one there (__zone_watermark_ok's free-list scan)? Several:
+  // allocBulkLocked decides all or none, and counts a refusal as fragmented.
+  return nr > 1 || buddy_.hasBlock(order);
 }
 
 int64_t Zone::allocLocked(unsigned order, uint32_t allocFlags, uint32_t owner, uint32_t* gen) {
   if (!watermarkOk(order, allocFlags & kAllocWmarkMask, allocFlags)) {
     const bool frag = buddy_.freePages() > 0 && !buddy_.hasBlock(order) &&
-                      buddy_.freePages() - ((int64_t{1} << order) - 1) >
+                      buddy_.freePages() - (int64_t{1} << order) >=
                           effectiveMark(allocFlags & kAllocWmarkMask, allocFlags);
     bump(frag ? counters_.failFragmented : counters_.failWatermark, 1);
     return static_cast<int64_t>(frag ? Status::kNoMemFragmented : Status::kNoMemWatermark);

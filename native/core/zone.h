@@ -24,19 +24,30 @@
 namespace nofail {
 
 // ALLOC_* rights, with the kernel's values where the kernel has them
-// (mm/internal.h). kAllocReserve is nofail's: the caller may use the pages
-// held back by watermark reservations.
+// (mm/internal.h). Declared once, here: the binding exports the table
+// (layout.alloc) and src/binding/native.ts builds ALLOC from it.
+#define NOFAIL_ALLOC_FLAGS(X)                                                               \
+  /* the watermark level, in the low two bits (3 names none) */                            \
+  X(WMARK_MIN, kAllocWmarkMin, 0x0)                                                         \
+  X(WMARK_LOW, kAllocWmarkLow, 0x1)                                                         \
+  X(WMARK_HIGH, kAllocWmarkHigh, 0x2)                                                       \
+  X(WMARK_MASK, kAllocWmarkMask, 0x3)                                                       \
+  /* no watermark; the reservation is still kept (unless RESERVE) */                       \
+  X(NO_WATERMARKS, kAllocNoWatermarks, 0x4)                                                 \
+  /* an OOM victim: half of the mark below the rest of its rights */                       \
+  X(OOM, kAllocOom, 0x8)                                                                    \
+  /* cannot block (GFP_ATOMIC): with MIN_RESERVE, a further quarter */                     \
+  X(NON_BLOCK, kAllocNonBlock, 0x10)                                                        \
+  /* __GFP_HIGH: half of the mark */                                                        \
+  X(MIN_RESERVE, kAllocMinReserve, 0x20)                                                    \
+  /* nofail's: may use the pages held back by watermark reservations */                    \
+  X(RESERVE, kAllocReserve, 0x40)                                                           \
+  X(KNOWN_MASK, kAllocKnownMask, 0x7f)
+
 enum AllocFlags : uint32_t {
-  kAllocWmarkMin = 0x0,
-  kAllocWmarkLow = 0x1,
-  kAllocWmarkHigh = 0x2,
-  kAllocWmarkMask = 0x3,
-  kAllocNoWatermarks = 0x4,
-  kAllocOom = 0x8,
-  kAllocNonBlock = 0x10,
-  kAllocMinReserve = 0x20,
-  kAllocReserve = 0x40,
-  kAllocKnownMask = 0x7f,
+#define NOFAIL_ALLOC_ENUM(name, k, value) k = value,
+  NOFAIL_ALLOC_FLAGS(NOFAIL_ALLOC_ENUM)
+#undef NOFAIL_ALLOC_ENUM
 };
 
 struct ZoneCounters {
@@ -54,15 +65,20 @@ class Zone {
 
   void initLocked() { buddy_.initLocked(); }
 
-  // The kernel's __zone_watermark_ok(): would `order` pages leave free
-  // pages above the level's mark, scaled by the caller's rights, plus the
-  // reservation unless the caller may use it? And is a block there?
-  // kAllocNoWatermarks skips the mark but still keeps the reservation.
+  // The kernel's __zone_watermark_ok(): after taking `order` pages, would
+  // free pages stay at or above effectiveMark()? And is a block there?
   // Lock-free (reads atomics); exact when called under the lock.
   bool watermarkOk(unsigned order, unsigned level, uint32_t allocFlags) const;
   // The same test for `nr` blocks at once (bulk allocation).
   bool watermarkOkBulk(unsigned order, uint32_t nr, unsigned level, uint32_t allocFlags) const;
-  // The mark a caller with these rights must stay above, in pages.
+  // The mark a caller with these rights must leave free pages at or above
+  // after taking its `need` pages: the one test is
+  //   freePages - need >= effectiveMark(level, allocFlags).
+  // That is the kernel's `free - (need - 1) > mark` (the pages beyond the
+  // first cannot satisfy the mark, and free must stay strictly above it).
+  // kAllocNoWatermarks skips the mark but keeps the reservation, so the
+  // mark is then the reservation alone (0 with kAllocReserve).
+  // The slow path asks for it (native effectiveMark) rather than repeat it.
   int64_t effectiveMark(unsigned level, uint32_t allocFlags) const;
 
   // Allocates one block for `owner`; returns its pfn, or a negative Status.

@@ -3,38 +3,32 @@
 #include <sys/mman.h>
 
 #include <cerrno>
-#include <cstring>
 
 namespace nofail {
 
-namespace {
-std::string sysError(const char* call) {
-  return std::string(call) + " failed: " + std::strerror(errno);
-}
-}  // namespace
-
-bool Region::map(const RegionOptions& options, std::string* error) {
+int Region::map(const RegionOptions& options, const char** failedCall) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
   if (options.populate) flags |= MAP_POPULATE;
   void* p = ::mmap(nullptr, options.bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) {
-    *error = sysError("mmap");
-    return false;
+    *failedCall = "mmap";
+    return errno;
   }
   base_ = static_cast<uint8_t*>(p);
   bytes_ = options.bytes;
+  // On a failure below the destructor unmaps; errno is read before it runs.
   if (options.hugepages && ::madvise(p, options.bytes, MADV_HUGEPAGE) != 0) {
-    *error = sysError("madvise(MADV_HUGEPAGE)");
-    return false;  // the destructor unmaps
+    *failedCall = "madvise";
+    return errno;
   }
   if (options.mlock) {
     if (::mlock(p, options.bytes) != 0) {
-      *error = sysError("mlock") + " (RLIMIT_MEMLOCK, see `ulimit -l`)";
-      return false;
+      *failedCall = "mlock";
+      return errno;
     }
     locked_ = true;
   }
-  return true;
+  return 0;
 }
 
 void Region::release(uint64_t offset, uint64_t bytes) {

@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 namespace nofail {
 
@@ -27,9 +26,10 @@ class Region {
   Region(const Region&) = delete;
   Region& operator=(const Region&) = delete;
 
-  // Maps the region; on failure returns false and sets `error` to a message
-  // naming the call and errno.
-  bool map(const RegionOptions& options, std::string* error);
+  // Maps the region. Returns 0, or the errno of the call that failed, and
+  // then names it in *failedCall ("mmap", "madvise" or "mlock"); the caller
+  // decides what the errno means (no string to parse).
+  int map(const RegionOptions& options, const char** failedCall);
 
   // MADV_DONTNEED: give the physical pages of a free range back to the
   // kernel; they read as zero when next touched.

@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -25,32 +26,51 @@ Pool::~Pool() {
   std::free(meta_.release());
 }
 
-std::shared_ptr<Pool> Pool::create(const PoolConfig& config, std::string* error) {
+std::string CreateStatus::message() const {
+  switch (kind) {
+    case Kind::kOk: return "";
+    case Kind::kConfig: return rule;
+    case Kind::kSystem: return std::string(call) + " failed: " + std::strerror(err);
+  }
+  return "";
+}
+
+std::shared_ptr<Pool> Pool::create(const PoolConfig& config, CreateStatus* status) {
+  const auto refuse = [status](const char* rule) {
+    status->kind = CreateStatus::Kind::kConfig;
+    status->rule = rule;
+    return nullptr;
+  };
+  const auto failed = [status](const char* call, int err) {
+    status->kind = CreateStatus::Kind::kSystem;
+    status->call = call;
+    status->err = err;
+    return nullptr;
+  };
   const uint64_t pages = config.bytes >> kPageShift;
   if (config.bytes == 0 || (config.bytes & (kPageSize - 1)) != 0 || pages > kMaxPages) {
-    *error = "size must be a positive multiple of 4096 bytes and at most 2^29 - 1 pages";
-    return nullptr;
+    return refuse("size must be a positive multiple of 4096 bytes and at most 2^29 - 1 pages");
   }
-  if (config.maxOrder > kMaxOrderLimit) {
-    *error = "maxOrder must be between 0 and 15";
-    return nullptr;
-  }
+  if (config.maxOrder > kMaxOrderLimit) return refuse("maxOrder must be between 0 and 15");
   if (!(0 <= config.wmarkMin && config.wmarkMin <= config.wmarkLow &&
         config.wmarkLow <= config.wmarkHigh && config.wmarkHigh <= static_cast<int64_t>(pages))) {
-    *error = "watermarks must satisfy 0 <= min <= low <= high <= total pages";
-    return nullptr;
+    return refuse("watermarks must satisfy 0 <= min <= low <= high <= total pages");
+  }
+  if (config.releaseOrder < -1 || config.releaseOrder > static_cast<int>(kMaxOrderLimit)) {
+    return refuse("releaseOrder must be -1 (never) or an order from 0 to 15");
+  }
+  if (config.fillOnReclaim != kFillNone && config.fillOnReclaim != kFillZero && config.fillOnReclaim != kFillPoison) {
+    return refuse("fill must be -1 (none), 0 (zero) or 0x6b (poison)");
   }
   std::shared_ptr<Pool> pool(new Pool(config, static_cast<uint32_t>(pages)));
-  if (!pool->meta_) {
-    *error = "out of memory for page metadata";
-    return nullptr;
-  }
+  if (!pool->meta_) return failed("calloc", ENOMEM);
   RegionOptions ro;
   ro.bytes = config.bytes;
   ro.populate = config.populate;
   ro.mlock = config.mlock;
   ro.hugepages = config.hugepages;
-  if (!pool->region_.map(ro, error)) return nullptr;
+  const char* call = "";
+  if (const int err = pool->region_.map(ro, &call)) return failed(call, err);
   // Poisoning: every free page starts poisoned, so the first allocation's
   // check finds 0x6b like every later one (debug option; touches the pool).
   if (config.fillOnReclaim > 0) std::memset(pool->region_.base(), config.fillOnReclaim, config.bytes);
@@ -61,6 +81,13 @@ std::shared_ptr<Pool> Pool::create(const PoolConfig& config, std::string* error)
     pool->setWatermarks(config.wmarkMin, config.wmarkLow, config.wmarkHigh);
     pool->control_.publishAlloc(pool->zone_.freePages());
   }
+  return pool;
+}
+
+std::shared_ptr<Pool> Pool::create(const PoolConfig& config, std::string* error) {
+  CreateStatus status;
+  std::shared_ptr<Pool> pool = create(config, &status);
+  if (!pool) *error = status.message();
   return pool;
 }
 

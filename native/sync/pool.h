@@ -21,6 +21,20 @@
 
 namespace nofail {
 
+// What PoolConfig::fillOnReclaim may be. X(name exported to JavaScript in
+// layout.constants.fill, constant, value)
+#define NOFAIL_FILLS(X)                     \
+  /* nothing written */                     \
+  X(NONE, kFillNone, -1)                    \
+  /* zeroOnFree */                          \
+  X(ZERO, kFillZero, 0)                     \
+  /* poison: the kernel's PAGE_POISON */    \
+  X(POISON, kFillPoison, 0x6b)
+
+#define NOFAIL_FILL_CONSTANT(name, k, value) constexpr int k = value;
+NOFAIL_FILLS(NOFAIL_FILL_CONSTANT)
+#undef NOFAIL_FILL_CONSTANT
+
 struct PoolConfig {
   uint64_t bytes = 0;
   unsigned maxOrder = 10;
@@ -28,10 +42,21 @@ struct PoolConfig {
   bool populate = false, mlock = false, hugepages = false;
   int releaseOrder = -1;  // MADV_DONTNEED free blocks of at least this order; -1 = never
   // Byte written over every block the pool takes back from a task that did
-  // not free it itself (thread exit, reaper): 0 for zeroOnFree, 0x6b for
-  // poison, -1 for neither. Blocks freed from JavaScript are filled there.
-  int fillOnReclaim = -1;
+  // not free it itself (thread exit, reaper): one of NOFAIL_FILLS. Blocks
+  // freed from JavaScript are filled there.
+  int fillOnReclaim = kFillNone;
   int32_t* control = nullptr;
+};
+
+// Why Pool::create() made no pool: a configuration it refuses (`rule` says
+// which), or a call that failed (`call` and its errno).
+struct CreateStatus {
+  enum class Kind { kOk, kConfig, kSystem };
+  Kind kind = Kind::kOk;
+  const char* rule = "";  // kConfig: the rule the configuration breaks
+  const char* call = "";  // kSystem: "mmap", "madvise", "mlock", or "calloc" (page metadata)
+  int err = 0;            // kSystem: its errno
+  std::string message() const;  // for the C++ tests and benchmarks
 };
 
 // One consistent reading of a pool (stats()), taken under the zone lock so
@@ -65,7 +90,10 @@ struct BlockRef {
 
 class Pool {
  public:
-  // Validates the configuration and maps the region.
+  // Validates the configuration and maps the region; null with the reason
+  // in *status when it cannot.
+  static std::shared_ptr<Pool> create(const PoolConfig& config, CreateStatus* status);
+  // The same, with the reason as a message (C++ tests and benchmarks).
   static std::shared_ptr<Pool> create(const PoolConfig& config, std::string* error);
   ~Pool();
 

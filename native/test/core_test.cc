@@ -159,6 +159,55 @@ TEST(reservation_raises_every_mark_except_for_reserve_callers) {
   CHECK(!t.zone.watermarkOk(0, kAllocWmarkMin, kAllocReserve));
 }
 
+// One formula for every caller: `free - need >= effectiveMark()`, the
+// NO_WATERMARKS branch included, whose mark is the reservation it keeps.
+// The slow path asks for the same mark (native effectiveMark), so "could
+// free + reclaimable pages pass?" cannot disagree with the zone by a page.
+TEST(no_watermarks_boundary_is_the_reservation) {
+  TestZone t(100, 0);
+  t.zone.setWatermarks(10, 20, 30);
+  t.zone.addReserved(5);
+  CHECK_EQ(t.zone.effectiveMark(kAllocWmarkMin, kAllocNoWatermarks), 5);
+  CHECK_EQ(t.zone.effectiveMark(kAllocWmarkMin, kAllocNoWatermarks | kAllocReserve), 0);
+  CHECK_EQ(t.zone.effectiveMark(kAllocWmarkMin, 0), 15);  // min + reserved
+  // Taking pages one at a time stops with exactly the reservation free.
+  while (t.alloc(0, kAllocWmarkMin | kAllocNoWatermarks) >= 0) {
+  }
+  CHECK_EQ(t.zone.freePages(), 5);
+  // At the boundary: free - need == mark - 1 is refused, == mark is taken.
+  CHECK(!t.zone.watermarkOk(0, kAllocWmarkMin, kAllocNoWatermarks));
+  CHECK(t.zone.watermarkOkBulk(0, 5, kAllocWmarkMin, kAllocNoWatermarks | kAllocReserve));
+  CHECK(!t.zone.watermarkOkBulk(0, 6, kAllocWmarkMin, kAllocNoWatermarks | kAllocReserve));
+  CHECK(t.ok());
+}
+
+TEST(watermark_test_is_free_minus_need_at_or_above_the_mark) {
+  const uint32_t flagSets[] = {
+      kAllocWmarkMin,
+      kAllocWmarkLow,
+      kAllocWmarkHigh,
+      kAllocWmarkMin | kAllocMinReserve,
+      kAllocWmarkMin | kAllocMinReserve | kAllocNonBlock,
+      kAllocWmarkMin | kAllocOom,
+      kAllocWmarkMin | kAllocReserve,
+      kAllocWmarkMin | kAllocNoWatermarks,
+      kAllocWmarkMin | kAllocNoWatermarks | kAllocReserve,
+  };
+  for (const uint32_t flags : flagSets) {
+    TestZone t(256, 0);
+    t.zone.setWatermarks(40, 50, 60);
+    t.zone.addReserved(7);
+    const unsigned level = flags & kAllocWmarkMask;
+    const int64_t mark = t.zone.effectiveMark(level, flags);
+    uint32_t disagree = 0;  // counts of `nr` where the zone's verdict is not the formula's
+    for (uint32_t nr = 1; nr <= 256; ++nr) {
+      const bool want = t.zone.freePages() - static_cast<int64_t>(nr) >= mark;
+      if (t.zone.watermarkOkBulk(0, nr, level, flags) != want) ++disagree;
+    }
+    CHECK_EQ(disagree, 0u);
+  }
+}
+
 TEST(bulk_watermark_counts_all_blocks) {
   TestZone t(100, 0);
   t.zone.setWatermarks(10, 20, 30);
