@@ -20,16 +20,19 @@ Attachment* refuseSlot(Napi::Env env, bool known) {
 
 int64_t EnvData::detach(size_t slot, bool detachViews) {
   std::unique_ptr<Attachment> a = std::move(slots[slot]);
-  if (detachViews && !a->region.IsEmpty()) {
+  if (detachViews) {
     // Views made by this thread become zero-length: no access after close.
     // The C call: a buffer that cannot be detached is left as it is, as
     // before, rather than turned into a pending exception.
-    Napi::ArrayBuffer ab = a->region.Value();
-    if (!ab.IsEmpty()) napi_detach_arraybuffer(env, ab);
+    for (Napi::Reference<Napi::ArrayBuffer>& r : a->regions) {
+      if (r.IsEmpty()) continue;
+      Napi::ArrayBuffer ab = r.Value();
+      if (!ab.IsEmpty()) napi_detach_arraybuffer(env, ab);
+    }
   }
   const int64_t returned = a->pool->reclaimTask(a->task, true);
   a->pool->controlBlock().addAttached(-1);
-  a->region.Reset();
+  for (Napi::Reference<Napi::ArrayBuffer>& r : a->regions) r.Reset();
   // The control block stays referenced until after the last write to it above.
   a->control.Reset();
   a->pool.reset();  // the last reference unmaps the pool

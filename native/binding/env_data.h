@@ -22,7 +22,9 @@ struct Attachment {
   std::shared_ptr<Pool> pool;
   uint32_t task = 0;                   // this environment's own task in the pool
   Napi::ObjectReference control;       // strong: keeps the SharedArrayBuffer alive while attached
-  Napi::Reference<Napi::ArrayBuffer> region;  // the external ArrayBuffer over the region, made lazily
+  // External ArrayBuffers over the region, one per 2^kRegionChunkShift
+  // bytes, each made lazily by region(slot, chunk).
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> regions;
 };
 
 struct EnvData {

@@ -68,6 +68,7 @@ void RegisterLayout(Napi::Env env, Napi::Object exports) {
     c.Set("pageShift", Napi::Number::New(env, kPageShift));
     c.Set("maxPages", Napi::Number::New(env, kMaxPages));
     c.Set("maxOrderLimit", Napi::Number::New(env, kMaxOrderLimit));
+    c.Set("regionChunkShift", Napi::Number::New(env, kRegionChunkShift));
     c.Set("fill", frozen(t));
     layout.Set("constants", frozen(c));
   }

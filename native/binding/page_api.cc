@@ -158,6 +158,40 @@ void SetOwner(const Napi::CallbackInfo& info) {
   if (s != Status::kOk) throwStatus(info.Env(), s, "adopt");
 }
 
+// setOwnerBulk(slot, refs: Int32Array of (pfn, order, gen) triples, n, task,
+// expectOwner) -> n: setOwner for each entry, in order. On an invalid entry it
+// throws; the error's `moved` says how many of the leading entries moved.
+// `refs` is read once, a chunk at a time, as freeBulk reads it.
+Napi::Value SetOwnerBulk(const Napi::CallbackInfo& info) {
+  if (!haveArgs(info, 5)) return {};
+  Attachment* a = readSlot(info, info[0]);
+  uint64_t n, expect;
+  uint32_t task;
+  TypedArrayData<int32_t> raw;
+  if (!a || !readIndex(info[2], "n", a->pool->zone().nrPages(), &n) || !readTypedArray(info[1], "refs", 3 * n, &raw) ||
+      !readTask(a, info[3], &task) || !readIndex(info[4], "expectOwner", kFieldMask, &expect)) {
+    return {};
+  }
+  BlockRef refs[kRefChunk];
+  uint32_t done = 0;
+  Status s = Status::kOk;
+  while (done < n && s == Status::kOk) {
+    const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, kRefChunk));
+    std::memcpy(refs, raw.data + 3 * uint64_t{done}, chunk * sizeof(BlockRef));
+    uint32_t moved = 0;
+    s = a->pool->setOwnerBulk(refs, chunk, task, static_cast<uint32_t>(expect), &moved);
+    done += moved;
+  }
+  if (s != Status::kOk) {
+    Napi::Error err = makeError(info.Env(), errorKindOf(s), "setOwnerBulk entry " + std::to_string(done) + ": " + statusMessage(s));
+    if (err.IsEmpty()) return {};
+    err.Set("moved", Napi::Number::New(info.Env(), done));
+    err.ThrowAsJavaScriptException();
+    return {};
+  }
+  return Napi::Number::New(info.Env(), done);
+}
+
 // meta(slot, pfn) -> [state, order, owner, gen]; state 0 tail, 1 free, 2 allocated
 Napi::Value Meta(const Napi::CallbackInfo& info) {
   if (!haveArgs(info, 2)) return {};
@@ -184,6 +218,7 @@ void RegisterPageApi(Napi::Env env, Napi::Object exports, EnvData* data) {
       method<AllocBulk>(env, "allocBulk", data),
       method<FreeBulk>(env, "freeBulk", data),
       method<SetOwner>(env, "setOwner", data),
+      method<SetOwnerBulk>(env, "setOwnerBulk", data),
       method<Meta>(env, "meta", data),
   });
 }

@@ -177,23 +177,32 @@ Napi::Value Detach(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(data->detach(slot, true)));
 }
 
-// region(slot) -> ArrayBuffer over the whole mapped region (one per thread)
+// region(slot, chunk) -> ArrayBuffer over bytes [chunk << kRegionChunkShift,
+// its end) of the mapped region: one per chunk and thread, made once. An
+// ArrayBuffer cannot exceed 4 GiB, and chunks keep every offset in int32
+// range; no block crosses a chunk (page_meta.h).
 Napi::Value RegionBuffer(const Napi::CallbackInfo& info) {
-  if (!haveArgs(info, 1)) return {};
+  if (!haveArgs(info, 2)) return {};
   Attachment* a = readSlot(info, info[0]);
-  if (!a) return {};
-  if (!a->region.IsEmpty()) return a->region.Value();
+  const uint64_t bytes = a ? a->pool->region().bytes() : 0;
+  const uint64_t chunks = (bytes + (uint64_t{1} << kRegionChunkShift) - 1) >> kRegionChunkShift;
+  uint64_t chunk;
+  if (!a || !readIndex(info[1], "chunk", static_cast<double>(chunks - 1), &chunk)) return {};
+  if (a->regions.size() < chunks) a->regions.resize(chunks);
+  Napi::Reference<Napi::ArrayBuffer>& ref = a->regions[chunk];
+  if (!ref.IsEmpty()) return ref.Value();
+  const uint64_t start = chunk << kRegionChunkShift;
+  const uint64_t length = std::min(bytes - start, uint64_t{1} << kRegionChunkShift);
   // No finalizer work: the memory belongs to the pool, which outlives the
   // buffer's use because detach() detaches the buffer first. The C call,
   // for its status: a refusal is ERR_SYSTEM, not a generic Error.
   napi_value ab = nullptr;
-  if (napi_create_external_arraybuffer(info.Env(), a->pool->base(), a->pool->region().bytes(), nullptr, nullptr,
-                                       &ab) != napi_ok) {
+  if (napi_create_external_arraybuffer(info.Env(), a->pool->base() + start, length, nullptr, nullptr, &ab) != napi_ok) {
     throwError(info.Env(), ErrorKind::kSystem, "cannot create an external ArrayBuffer over the pool");
     return {};
   }
   const Napi::ArrayBuffer buffer(info.Env(), ab);
-  a->region = Napi::Persistent(buffer);
+  ref = Napi::Persistent(buffer);
   return buffer;
 }
 

@@ -30,6 +30,12 @@ constexpr uint32_t kFieldMask = (1u << kFieldBits) - 1;
 // pfn + 1 must fit a field, so a pool has at most 2^29 - 1 pages (2 TiB).
 constexpr uint32_t kMaxPages = kFieldMask;
 constexpr unsigned kMaxOrderLimit = 15;  // the order field is 4 bits
+// JavaScript sees the region through one ArrayBuffer per chunk of 2^30
+// bytes (an ArrayBuffer is at most 4 GiB, and offsets stay in int32 range).
+// A block is naturally aligned and at most 2^(15+12) bytes, so none crosses
+// a chunk boundary.
+constexpr unsigned kRegionChunkShift = 30;
+static_assert(kMaxOrderLimit + kPageShift <= kRegionChunkShift, "a block must fit one region chunk");
 constexpr unsigned kGenBits = 20;
 constexpr uint32_t kGenMask = (1u << kGenBits) - 1;
 

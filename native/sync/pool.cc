@@ -71,9 +71,11 @@ std::shared_ptr<Pool> Pool::create(const PoolConfig& config, CreateStatus* statu
   ro.hugepages = config.hugepages;
   const char* call = "";
   if (const int err = pool->region_.map(ro, &call)) return failed(call, err);
-  // Poisoning: every free page starts poisoned, so the first allocation's
-  // check finds 0x6b like every later one (debug option; touches the pool).
-  if (config.fillOnReclaim > 0) std::memset(pool->region_.base(), config.fillOnReclaim, config.bytes);
+  // Poisoning is lazy: a page is poisoned when it is freed, never at
+  // creation, which would touch the whole pool (MAP_NORESERVE promises it
+  // is not). A page never handed out reads as zeros; the check on
+  // allocation accepts a block that is all poison or all zeros
+  // (src/mm/debug/poison.ts).
   {
     Guard<RankedLock> g(pool->zoneLock_);
     pool->zone_.initLocked();
@@ -216,9 +218,7 @@ Status Pool::freeBulk(const BlockRef* refs, uint32_t n, uint32_t* done) {
   return s;
 }
 
-Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner) {
-  Guard<RankedLock> g(zoneLock_);
-  if (!ledger_.liveLocked(task)) return Status::kNoTask;
+Status Pool::setOwnerLocked(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner) {
   Status s = zone_.checkAllocatedLocked(pfn, order, gen);
   // A hand-over names a block someone else should own: if it is free now,
   // the handle is stale, not being freed twice.
@@ -231,7 +231,33 @@ Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task,
     ledger_.chargeLocked(old, -(int64_t{1} << order));
     ledger_.chargeLocked(task, int64_t{1} << order);
   }
+  return s;
+}
+
+Status Pool::setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner) {
+  Guard<RankedLock> g(zoneLock_);
+  if (!ledger_.liveLocked(task)) return Status::kNoTask;
+  const Status s = setOwnerLocked(pfn, order, gen, task, expectOwner);
   debugCheckLocked();
+  return s;
+}
+
+Status Pool::setOwnerBulk(const BlockRef* refs, uint32_t n, uint32_t task, uint32_t expectOwner, uint32_t* done) {
+  Guard<RankedLock> g(zoneLock_);
+  Status s = Status::kOk;
+  uint32_t i = 0;
+  if (!ledger_.liveLocked(task)) s = Status::kNoTask;
+  for (; s == Status::kOk && i < n; ++i) {
+    const BlockRef r = refs[i];  // read once: the caller's memory may change
+    if (r.order > zone_.maxOrder() || r.gen > kGenMask) {
+      s = Status::kOutOfRange;
+      break;
+    }
+    s = setOwnerLocked(r.pfn, r.order, r.gen, task, expectOwner);
+    if (s != Status::kOk) break;
+  }
+  debugCheckLocked();
+  *done = i;
   return s;
 }
 

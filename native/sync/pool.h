@@ -117,6 +117,9 @@ class Pool {
   // Hands an allocated block to another task (a page sent to another
   // thread). With expectOwner != 0 the block must belong to that task now.
   Status setOwner(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner);
+  // setOwner() for n blocks under one hold of the zone lock, in order; stops
+  // at the first invalid entry, so `*done` blocks moved (as freeBulk).
+  Status setOwnerBulk(const BlockRef* refs, uint32_t n, uint32_t task, uint32_t expectOwner, uint32_t* done);
 
   // The task that owns pages between transfer() in one thread and adopt()
   // in another, so that the sender's exit does not take them back. It is
@@ -165,6 +168,7 @@ class Pool {
  private:
   explicit Pool(const PoolConfig& config, uint32_t nrPages);
   Status freeLocked(uint32_t pfn, unsigned order, uint32_t gen);
+  Status setOwnerLocked(uint32_t pfn, unsigned order, uint32_t gen, uint32_t task, uint32_t expectOwner);
   bool freeBatchOrder0Locked(const BlockRef* refs, uint32_t n);
   void debugCheckLocked();
 

@@ -30,7 +30,7 @@ export interface NativeLayout {
   readonly status: Table;
   /** Where stats() puts each field of its snapshot (native/binding/pool_api.cc). */
   readonly stat: Table;
-  /** genBits, transitTask, pageShift, maxPages, maxOrderLimit; fill: create()'s fill values. */
+  /** genBits, transitTask, pageShift, maxPages, maxOrderLimit, regionChunkShift; fill: create()'s fill values. */
   readonly constants: Table & { readonly fill: Table };
 }
 
@@ -73,7 +73,8 @@ export interface NativeAddon {
   create(options: NativeCreateOptions, control: Int32Array): AttachResult;
   attach(id: number, nonce: number, control: Int32Array): AttachResult;
   detach(slot: number): number;
-  region(slot: number): ArrayBuffer;
+  /** An external ArrayBuffer over bytes [chunk << regionChunkShift, its end) of the region; one per chunk and thread. */
+  region(slot: number, chunk: number): ArrayBuffer;
   /** pfn * 2^genBits + gen, or a negative STATUS. */
   alloc(slot: number, order: number, allocFlags: number, task: number): number;
   free(slot: number, pfn: number, order: number, gen: number): void;
@@ -82,6 +83,8 @@ export interface NativeAddon {
   /** refs holds (pfn, order, gen) triples; native code copies them once and frees from the copy. */
   freeBulk(slot: number, refs: Int32Array, n: number): number;
   setOwner(slot: number, pfn: number, order: number, gen: number, task: number, expectOwner: number): void;
+  /** setOwner for n (pfn, order, gen) triples, in order; throws at a bad one, with `moved` on the error. */
+  setOwnerBulk(slot: number, refs: Int32Array, n: number, task: number, expectOwner: number): number;
   meta(slot: number, pfn: number): [state: number, order: number, owner: number, gen: number];
   taskCreate(slot: number): number;
   taskReclaim(slot: number, task: number, retire: boolean): number;
@@ -140,15 +143,30 @@ export const STAT = layoutTable('stat', native.layout?.stat, [
   'threadPages', 'threadCachedPages', 'cachedTasks', 'buddyinfo', 'cachedTaskPairs',
 ] as const);
 
-const CONSTANTS = layoutTable('constants', native.layout?.constants, ['genBits', 'transitTask', 'pageShift', 'maxPages', 'maxOrderLimit'] as const);
+const CONSTANTS = layoutTable('constants', native.layout?.constants, [
+  'genBits',
+  'transitTask',
+  'pageShift',
+  'maxPages',
+  'maxOrderLimit',
+  'regionChunkShift',
+] as const);
 
 /** create()'s `fill`: what native code writes over the pages it takes back from a task (none, zeros, poison). */
 export const FILL = layoutTable('constants.fill', native.layout?.constants?.fill, ['NONE', 'ZERO', 'POISON'] as const);
 
 /** The task that owns a page between transfer() and adopt() (native/sync/pool.h). */
 export const TRANSIT_TASK = CONSTANTS.transitTask;
+/** log2 of the page size (native/core/page_meta.h kPageShift). */
+export const PAGE_SHIFT = CONSTANTS.pageShift;
 /** alloc() returns pfn * GEN_SCALE + gen. */
 export const GEN_SCALE = 2 ** CONSTANTS.genBits;
 /** The most pages a pool may have, and the largest maxOrder (native/core/page_meta.h). */
 export const MAX_PAGES = CONSTANTS.maxPages;
 export const MAX_ORDER_LIMIT = CONSTANTS.maxOrderLimit;
+/**
+ * JavaScript sees the region through one ArrayBuffer per 2^(this - 12)
+ * pages (native/core/page_meta.h kRegionChunkShift): a block never crosses
+ * one, and every offset in one is an int32.
+ */
+export const CHUNK_PAGE_SHIFT = CONSTANTS.regionChunkShift - CONSTANTS.pageShift;

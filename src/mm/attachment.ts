@@ -7,23 +7,32 @@
  * Pool is the public face; the attachment holds the state, so no module
  * needs access to Pool's private fields.
  */
-import { CTL, PSI_BYTE_OFFSET } from '../binding/control.js';
+import { CTL, PSI_BYTE_OFFSET, PSI_BYTES as LAYOUT_PSI_BYTES } from '../binding/control.js';
 import type { FaultInjector } from './debug/faultinject.js';
 import { Kswapd } from './reclaim/kswapd.js';
-import { ALLOC, type AttachResult, native } from '../binding/native.js';
+import { ALLOC, type AttachResult, CHUNK_PAGE_SHIFT, native } from '../binding/native.js';
+
+const CHUNK_PAGE_MASK = 2 ** CHUNK_PAGE_SHIFT - 1;
 import { checkPage, makePage, markFreed, type Page, type PageOwner, pageGen, setPageTask } from './page.js';
 import { Pcp, PCP_HIGH_MAX, type PcpSizing } from './pcp.js';
-import { Psi } from './stats/psi.js';
+import { Psi, PSI_BYTES } from './stats/psi.js';
 import { KillDelivery, type OnOomKill } from './oom/delivery.js';
 import { OOM_ENABLED, OomKiller } from './oom/killer.js';
 import { Reclaim } from './reclaim/reclaim.js';
 import { type LockHost, lockHost } from './task-lock.js';
 import { TASK_FLAG, TASK_WORD, TaskTable } from './task-table.js';
-import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
+import { PAGE_SIZE } from './size.js';
 import type { Behavior, OomHandler } from './slowpath.js';
 import { VmStat } from './stats/vmstat.js';
 import type { WaitHost } from './wait.js';
 import type { Watermarks } from './watermarks.js';
+
+// psi.ts loads no addon (its unit test runs it on the bare source), so it
+// keeps its own size of the PSI region; the layout declares the region, and
+// the two must agree: checked here, at load.
+if (PSI_BYTES > LAYOUT_PSI_BYTES) {
+  throw new Error(`nofail: psi.ts needs ${PSI_BYTES} bytes of PSI state; the control-block layout has ${LAYOUT_PSI_BYTES} (native/sync/control.h)`);
+}
 
 /** The zone's watermarks, read from the control block (native publishes them). */
 class WatermarkView implements Watermarks {
@@ -103,7 +112,8 @@ export class Attachment implements PageOwner, WaitHost {
   readonly tokensWord: number;
   /** This thread's task as the holder of task locks (task-lock.ts). */
   readonly lockHost: LockHost;
-  #region: ArrayBuffer | undefined;
+  /** This thread's ArrayBuffers over the region, by chunk, made when first needed. */
+  readonly #regions: ArrayBuffer[] = [];
 
   constructor(
     r: AttachResult,
@@ -223,12 +233,16 @@ export class Attachment implements PageOwner, WaitHost {
     }
   }
 
-  region(): ArrayBuffer {
-    return (this.#region ??= native.region(this.slot));
-  }
-
+  /**
+   * A view of a block's memory. The region is seen through one ArrayBuffer
+   * per chunk (CHUNK_PAGE_SHIFT), made once per thread; a block never
+   * crosses a chunk. No shift of the pfn itself: pfn << 12 leaves int32 at
+   * 2 GiB.
+   */
   view(pfn: number, order: number): Uint8Array {
-    return new Uint8Array(this.region(), pfn << PAGE_SHIFT, PAGE_SIZE << order);
+    const chunk = pfn >>> CHUNK_PAGE_SHIFT;
+    const ab = this.#regions[chunk] ?? (this.#regions[chunk] = native.region(this.slot, chunk));
+    return new Uint8Array(ab, (pfn & CHUNK_PAGE_MASK) * PAGE_SIZE, PAGE_SIZE << order);
   }
 
   /** Free pages as native code last published them (a racy but recent read). */

@@ -5,6 +5,7 @@
  */
 import type { Attachment } from './attachment.js';
 import { AllocError, BadPageError, InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { validateInteger } from '../validators.js';
 import { allocFailureText, GFP, type GfpMask, gfpToAllocFlags, validateGfp } from './gfp.js';
 import { ALLOC, native, TRANSIT_TASK } from '../binding/native.js';
 import { checkOrder } from './options.js';
@@ -108,31 +109,69 @@ export function adopt(core: Attachment, descriptor: PageDescriptor): Page {
 }
 
 /**
- * transfer() for many pages: all are checked first, so a bad handle leaves
- * every page where it was; then each is parked on the transit task.
+ * transfer() for many pages in one native call: every handle is checked
+ * first, so a bad one leaves every page where it was; then all move to the
+ * transit task under one hold of the zone lock.
  */
 export function transferBulk(core: Attachment, pages: readonly Page[]): PageDescriptor[] {
   if (!Array.isArray(pages)) throw new InvalidArgTypeError('pages must be an array of Page');
   const seen = new Set<Page>();
-  for (const p of pages) {
+  const refs = new Int32Array(3 * pages.length);
+  for (let i = 0; i < pages.length; i++) {
+    const p = pages[i];
     checkPage(p, core);
     if (seen.has(p)) throw new BadPageError(`page ${p.pfn} is in the list twice`);
     seen.add(p);
+    refs[3 * i] = p.pfn;
+    refs[3 * i + 1] = p.order;
+    refs[3 * i + 2] = pageGen(p);
   }
-  return pages.map((p) => transfer(core, p));
-}
-
-/** adopt() for many descriptors: stops at the first bad one, giving back what it adopted before it. */
-export function adoptBulk(core: Attachment, descriptors: readonly PageDescriptor[]): Page[] {
-  if (!Array.isArray(descriptors)) throw new InvalidArgTypeError('descriptors must be an array from pool.transferBulk()');
-  const out: Page[] = [];
-  try {
-    for (const d of descriptors) out.push(adopt(core, d));
-  } catch (e) {
-    // Back in transit, for another try: nothing the caller cannot see is left with this thread.
-    for (const p of out) transfer(core, p);
-    throw e;
+  // Every entry was checked as a live handle of this thread: native refuses
+  // none of them (a failure here is a bug, and throws as one).
+  native.setOwnerBulk(core.slot, refs, pages.length, TRANSIT_TASK, 0);
+  const out = new Array<PageDescriptor>(pages.length);
+  for (let i = 0; i < pages.length; i++) {
+    const p = pages[i]!;
+    markMoved(p);
+    out[i] = Object.freeze({ pool: core.id, pfn: p.pfn, order: p.order, gen: refs[3 * i + 2]! });
   }
   return out;
 }
 
+/**
+ * adopt() for many descriptors in one native call. A bad descriptor stops
+ * it: those before it, already moved to this thread, go back in transit, so
+ * every descriptor stays as usable as it was, and the error is thrown.
+ */
+export function adoptBulk(core: Attachment, descriptors: readonly PageDescriptor[]): Page[] {
+  if (!Array.isArray(descriptors)) throw new InvalidArgTypeError('descriptors must be an array from pool.transferBulk()');
+  const n = descriptors.length;
+  const refs = new Int32Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    const d = descriptors[i];
+    if (d === null || typeof d !== 'object') throw new InvalidArgTypeError(`descriptors[${i}] must come from pool.transfer()`);
+    if (d.pool !== core.id) throw new BadPageError(`descriptors[${i}] belongs to another pool`);
+    // Into an Int32Array they go: a non-integer would silently become 0 there.
+    validateInteger(d.pfn, `descriptors[${i}].pfn`, 0, 2 ** 31 - 1);
+    validateInteger(d.order, `descriptors[${i}].order`, 0, 2 ** 31 - 1);
+    validateInteger(d.gen, `descriptors[${i}].gen`, 0, 2 ** 31 - 1);
+    refs[3 * i] = d.pfn;
+    refs[3 * i + 1] = d.order;
+    refs[3 * i + 2] = d.gen;
+  }
+  const task = currentTaskId();
+  try {
+    native.setOwnerBulk(core.slot, refs, n, task, TRANSIT_TASK);
+  } catch (e) {
+    const moved = (e as { moved?: number }).moved ?? 0;
+    if (moved > 0) native.setOwnerBulk(core.slot, refs, moved, TRANSIT_TASK, 0);
+    throw e;
+  }
+  const out = new Array<Page>(n);
+  for (let i = 0; i < n; i++) {
+    const p = makePage(core, refs[3 * i]!, refs[3 * i + 1]!, refs[3 * i + 2]!);
+    if (task !== 0) setPageTask(p, task);
+    out[i] = p;
+  }
+  return out;
+}

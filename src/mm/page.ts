@@ -1,19 +1,21 @@
 /**
  * A page handle: a block of 2^order pages of a pool. `bytes` is a view of
- * the pool's memory made from this thread's one ArrayBuffer over the whole
- * region (DESIGN §2), so making it costs a subarray, not a mapping.
+ * the pool's memory made from one of this thread's ArrayBuffers over the
+ * region (one per GiB chunk: DESIGN §2, native/core/page_meta.h), so
+ * making it costs a typed-array construction, not a mapping.
  *
  * A Page is valid only in the thread that allocated or adopted it, until it
  * is freed or transferred; every later use through the handle throws.
  */
 import { BadPageError, DoubleFreeError, PoolClosedError } from '../errors.js';
-import { PAGE_SHIFT, PAGE_SIZE } from './size.js';
+import { PAGE_SIZE } from './size.js';
 
 /** What a Page needs of its pool in this thread (the thread's Attachment, attachment.ts, implements it). */
 export interface PageOwner {
   readonly slot: number;
   readonly closed: boolean;
-  region(): ArrayBuffer;
+  /** A view of the block's memory (bytes [pfn * PAGE_SIZE, + PAGE_SIZE << order)). */
+  view(pfn: number, order: number): Uint8Array;
 }
 
 const LIVE = 0;
@@ -82,7 +84,7 @@ export class Page {
       if (this.#owner.closed) throw new PoolClosedError('the pool of this page is closed in this thread');
       throw new BadPageError(`page ${this.pfn} was ${this.#state === FREED ? 'freed' : 'transferred'}`);
     }
-    return (this.#bytes ??= new Uint8Array(this.#owner.region(), this.pfn << PAGE_SHIFT, PAGE_SIZE << this.order));
+    return (this.#bytes ??= this.#owner.view(this.pfn, this.order));
   }
 
   get [Symbol.toStringTag](): string {

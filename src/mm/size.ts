@@ -1,7 +1,9 @@
 /** Parsing of sizes given as bytes or strings like '64MiB', '4k', '1 GiB'. */
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { PAGE_SHIFT as PAGE_SHIFT_NATIVE } from '../binding/native.js';
 
-export const PAGE_SHIFT = 12;
+/** The page size is the addon's (native/core/page_meta.h kPageShift): declared once. */
+export const PAGE_SHIFT = PAGE_SHIFT_NATIVE;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 
 const UNITS: Record<string, number> = {

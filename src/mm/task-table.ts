@@ -23,7 +23,7 @@
  * retires.) Each entry is one cache line, written mostly by its thread.
  * Pages held come from the native ledger (native.taskPages).
  */
-import { MAX_TABLE_TASKS, TASK_TABLE_BASE, TASK_WORDS } from '../binding/control.js';
+import { MAX_TABLE_TASKS, TASK_TABLE_BASE, TASK_WORD, TASK_WORDS } from '../binding/control.js';
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 import { TASK_LOCK_FLAG } from './task-lock.js';
 
@@ -39,20 +39,8 @@ export const TASK_FLAG = {
   ...TASK_LOCK_FLAG,
 } as const;
 
-/** The words of a task's entry in the table. */
-export const TASK_WORD = {
-  FLAGS: 0,
-  ADJ: 1,
-  HOME: 2,
-  BLOCKED_ON: 3,
-  HOLDER: 4,
-  VICTIM_AT: 5,
-  KILL_SEQ: 6,
-  WAITING: 7,
-  CACHED: 8,
-  TOKENS: 9,
-  NAME: 10,
-} as const;
+/** The words of a task's entry in the table (declared once, in native/sync/control.h). */
+export { TASK_WORD };
 
 export const MAX_TASK_NAME = 23;
 export const OOM_SCORE_ADJ_MIN = -1000;

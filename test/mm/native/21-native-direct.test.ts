@@ -87,7 +87,7 @@ describe('raw addon: arguments', () => {
       expectCode(() => call('free', bad, 0, 0, 0), code, /slot/);
       expectCode(() => call('stats', bad, out), code, /slot/);
       expectCode(() => call('check', bad), code, /slot/);
-      expectCode(() => call('region', bad), code, /slot/);
+      expectCode(() => call('region', bad, 0), code, /slot/);
       expectCode(() => call('meta', bad, 0), code, /slot/);
     }
     expectCode(() => call('alloc', 9999, 0, 0, 0), 'ERR_OUT_OF_RANGE', /slot/);
@@ -97,7 +97,7 @@ describe('raw addon: arguments', () => {
     expect(native.detach(123456)).toBe(0);
     expectCode(() => call('alloc', other, 0, 0, 0), 'ERR_POOL_CLOSED');
     expectCode(() => call('free', other, 0, 0, 0), 'ERR_POOL_CLOSED');
-    expectCode(() => call('region', other), 'ERR_POOL_CLOSED');
+    expectCode(() => call('region', other, 0), 'ERR_POOL_CLOSED');
     expectCode(() => call('stats', other, out), 'ERR_POOL_CLOSED');
     expectCode(() => call('taskCreate', other), 'ERR_POOL_CLOSED');
   });

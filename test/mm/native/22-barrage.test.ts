@@ -537,7 +537,14 @@ describe('bad-input barrage', () => {
       },
       { name: 'native.setOwner', good: [slot, 0, 0, 0, 0, 0], at: ints(6), call: (a) => native.setOwner(...(a as [number, number, number, number, number, number])) },
       { name: 'native.meta', good: [slot, 0], at: ints(2), call: (a) => native.meta(...(a as [number, number])) },
-      { name: 'native.region', good: [slot], at: ints(1), call: (a) => native.region(a[0] as number) },
+      { name: 'native.region', good: [slot, 0], at: ints(2), call: (a) => native.region(...(a as [number, number])) },
+      {
+        name: 'native.setOwnerBulk',
+        good: [slot, new Int32Array([0, 0, 0]), 1, 0, 0],
+        // The barrage's Int32Arrays hold zeros: the (pfn 0, order 0, gen 0) triple of a page that is free.
+        at: [[0, int()], [1, int32Array('ERR_BAD_PAGE')], [2, int()], [3, int()], [4, int()]],
+        call: (a) => native.setOwnerBulk(...(a as [number, Int32Array, number, number, number])),
+      },
       { name: 'native.taskCreate', good: [slot], at: ints(1), call: (a) => native.taskCreate(a[0] as number) },
       {
         name: 'native.taskReclaim',
