@@ -8,7 +8,7 @@ import { CONTROL_BYTES, CTL } from '../binding/control.js';
 import { FILL, MAX_ORDER_LIMIT, MAX_PAGES, type NativeCreateOptions } from '../binding/native.js';
 import { BadPageError, InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 import { type AttachOptions, checkBool, DEFAULT_SIZE, type PoolOptions, resolveBehavior, resolveOom, resolvePcp, resolvePolicy } from './options.js';
-import { PAGE_SIZE, parseSize } from './size.js';
+import { PAGE_SIZE, parsePageSize } from './size.js';
 import { STALL_WARN_MS } from './slowpath.js';
 import { resolveWatermarks } from './watermarks.js';
 
@@ -23,7 +23,7 @@ export function resolveCreate(options: PoolOptions): CreateArgs {
   if (options === null || typeof options !== 'object') {
     throw new InvalidArgTypeError(`options must be an object; received ${options === null ? 'null' : typeof options}`);
   }
-  const pages = Math.ceil(parseSize(options.size ?? DEFAULT_SIZE, 'size') / PAGE_SIZE);
+  const pages = parsePageSize(options.size ?? DEFAULT_SIZE, 'size');
   if (pages < 1 || pages > MAX_PAGES) {
     throw new OutOfRangeError(`size must be from 4096 bytes to 2 TiB; received ${options.size}`);
   }

@@ -55,10 +55,13 @@ describe('Pool.create', () => {
     ]);
   });
 
-  it('rounds the size up to whole pages and reads size strings', () => {
-    expect(create({ size: 4097 }).totalPages).toBe(2);
+  it('takes whole pages, as bytes or size strings, and refuses the rest naming the nearest valid sizes', () => {
+    expect(create({ size: 8192 }).totalPages).toBe(2);
     expect(create({ size: '1MiB' }).totalPages).toBe(256);
     expect(create({ size: '8k' }).totalPages).toBe(2);
+    expectCode(() => create({ size: 1000 }), 'ERR_OUT_OF_RANGE', /nearest valid sizes are 4096$/);
+    expectCode(() => create({ size: 4097 }), 'ERR_OUT_OF_RANGE', /4096 or 8192/);
+    expectCode(() => create({ size: '1GB' }), 'ERR_OUT_OF_RANGE', /decimal unit.*'1GiB'/);
   });
 
   it('takes explicit watermarks', () => {

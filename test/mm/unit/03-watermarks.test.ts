@@ -43,9 +43,10 @@ describe('resolveWatermarks', () => {
       low: 512,
       high: 1024,
     });
-    // Sizes round up to whole pages.
+    // Numbers are pages; a size string must be whole pages.
     expect(resolveWatermarks({ min: 4097, low: 5000, high: 6000 }, 16384)).toEqual({ min: 4097, low: 5000, high: 6000 });
-    expect(resolveWatermarks({ min: '4097b', low: '8193b', high: '1MiB' }, 16384)).toEqual({ min: 2, low: 3, high: 256 });
+    expect(resolveWatermarks({ min: '8192b', low: '12288b', high: '1MiB' }, 16384)).toEqual({ min: 2, low: 3, high: 256 });
+    expect(() => resolveWatermarks({ min: '4097b' }, 16384)).toThrow(/4096 or 8192/);
     expect(resolveWatermarks({ min: 0, low: 0, high: 0 }, 1000)).toEqual({ min: 0, low: 0, high: 0 });
     expect(resolveWatermarks({ min: 1000, low: 1000, high: 1000 }, 1000)).toEqual({ min: 1000, low: 1000, high: 1000 });
   });
