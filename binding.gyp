@@ -27,17 +27,6 @@
           "cflags_cc": ["-O1", "-g"]
         }
       }
-    },
-    {
-      "target_name": "naive_pool",
-      "sources": ["bench/naive/naive_pool.cc"],
-      "defines": ["NAPI_VERSION=8"],
-      "cflags_cc": ["-std=gnu++20", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-      "configurations": {
-        "Release": {
-          "cflags_cc": ["-O2"]
-        }
-      }
     }
   ]
 }

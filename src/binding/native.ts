@@ -11,7 +11,10 @@
  * NOFAIL_BUILD=Debug loads build/Debug (npm run build:debug), whose core
  * checks the accounting identities on every operation.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nativeErrorClasses } from '../errors.js';
 
 type Table = Readonly<Record<string, number>>;
@@ -103,12 +106,46 @@ export interface NativeAddon {
   check(slot: number): string | null;
 }
 
+/**
+ * Finds the addon. node-gyp-build looks, in order, in build/Release,
+ * build/Debug (a build from source: npm install compiles one where no
+ * prebuild fits) and prebuilds/<platform>-<arch>/ (shipped in the package:
+ * no compiler needed). NOFAIL_BUILD=Debug loads build/Debug only: the build
+ * whose core checks every accounting identity on every operation.
+ */
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
-  const build = process.env.NOFAIL_BUILD === 'Debug' ? 'Debug' : 'Release';
-  const addon = require(`../../build/${build}/nofail.node`) as NativeAddon;
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  let addon: NativeAddon;
+  try {
+    addon = (
+      process.env.NOFAIL_BUILD === 'Debug'
+        ? require(join(root, 'build', 'Debug', 'nofail.node'))
+        : (require('node-gyp-build') as (dir: string) => unknown)(root)
+    ) as NativeAddon;
+  } catch (e) {
+    throw missingAddon(root, e);
+  }
   addon.init(nativeErrorClasses);
   return addon;
+}
+
+/** What to do when no addon loads: where it looked, for which platform, and the commands that fix it. */
+function missingAddon(root: string, cause: unknown): Error {
+  // As node-gyp-build decides it.
+  const libc = process.env.LIBC ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
+  const where = process.env.NOFAIL_BUILD === 'Debug' ? [join(root, 'build', 'Debug')] : [join(root, 'build', 'Release'), join(root, 'build', 'Debug'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
+  const err = new Error(
+    `nofail: no native addon for ${process.platform}-${process.arch} (${libc}, Node ${process.version}, Node-API ${process.versions.napi}).\n` +
+      `Looked in:\n${where.map((w) => `  ${w}`).join('\n')}\n` +
+      'The package ships a prebuilt addon for linux-x64 (glibc); anywhere else it is compiled at install, which needs a C++20 compiler, python3 and make.\n' +
+      'To build it now: npm rebuild nofail   (or, if install scripts were skipped: cd node_modules/nofail && npx node-gyp rebuild)\n' +
+      (process.env.NOFAIL_BUILD === 'Debug' ? 'NOFAIL_BUILD=Debug needs the debug build: npm run build:debug\n' : '') +
+      `Cause: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`,
+    { cause },
+  );
+  (err as Error & { code: string }).code = 'ERR_NOFAIL_ADDON_MISSING';
+  return err;
 }
 
 export const native: NativeAddon = load();

@@ -51,8 +51,12 @@ export class PoolBuffer {
   readonly buf: Buffer;
   readonly #pool: { free(page: Page): void };
 
-  /** @internal use pool.allocBuffer() */
-  constructor(page: Page, size: number, pool: { free(page: Page): void }) {
+  /** @internal pool.allocBuffer() makes them. */
+  static of(page: Page, size: number, pool: { free(page: Page): void }): PoolBuffer {
+    return new PoolBuffer(page, size, pool);
+  }
+
+  private constructor(page: Page, size: number, pool: { free(page: Page): void }) {
     this.page = page;
     this.buf = bufferOf(page, size);
     this.#pool = pool;

@@ -64,8 +64,8 @@ export class Page {
   #task = 0;
   #bytes: Uint8Array | undefined;
 
-  /** @internal Pages come from Pool.alloc / allocBulk / adopt. */
-  constructor(token: symbol, owner: PageOwner, pfn: number, order: number, gen: number) {
+  /** Pages come from pool.alloc(), allocBulk() and adopt(): the constructor is private (and checks a token as well). */
+  private constructor(token: symbol, owner: PageOwner, pfn: number, order: number, gen: number) {
     if (token !== TOKEN) throw new TypeError('Page is not constructible; use pool.alloc()');
     this.#owner = owner;
     this.pfn = pfn;

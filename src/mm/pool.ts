@@ -372,13 +372,13 @@ export class Pool {
   /** Allocates the smallest block that holds `size` bytes; `buf` is exactly `size` bytes of it. */
   allocBuffer(size: number, gfp: GfpMask = GFP.KERNEL): PoolBuffer {
     checkBufferSize(size, this.#core.maxOrder);
-    return new PoolBuffer(this.alloc(gfp, orderForSize(size)), size, this);
+    return PoolBuffer.of(this.alloc(gfp, orderForSize(size)), size, this);
   }
 
   /** allocBuffer() that waits without blocking the thread, like allocAsync(). */
   async allocBufferAsync(size: number, gfp: GfpMask = GFP.KERNEL, options: AllocAsyncOptions = {}): Promise<PoolBuffer> {
     checkBufferSize(size, this.#core.maxOrder);
-    return new PoolBuffer(await this.allocAsync(gfp, orderForSize(size), options), size, this);
+    return PoolBuffer.of(await this.allocAsync(gfp, orderForSize(size), options), size, this);
   }
 
   /**
@@ -398,7 +398,7 @@ export class Pool {
    */
   registerTask(options: TaskOptions): Task {
     this.#slot();
-    return new Task(this.#core, options);
+    return Task.create(this.#core, options);
   }
 
   /**

@@ -62,8 +62,12 @@ export class Reservation {
   readonly #tokens: Int32Array | null;
   #released = false;
 
-  /** @internal use pool.reserve() / pool.reserveAsync() */
-  constructor(core: Attachment, pages: number, mode: ReservationMode, tokens: Int32Array | null) {
+  /** @internal pool.reserve() and reserveAsync() make them. */
+  static make(core: Attachment, pages: number, mode: ReservationMode, tokens: Int32Array | null): Reservation {
+    return Reservation.make(core, pages, mode, tokens);
+  }
+
+  private constructor(core: Attachment, pages: number, mode: ReservationMode, tokens: Int32Array | null) {
     this.#core = core;
     this.pages = pages;
     this.mode = mode;
@@ -173,7 +177,7 @@ export function checkReserveArgs(core: Attachment, pages: unknown, o: ReserveOpt
 export function reserve(core: Attachment, pages: number, options: ReserveOptions): Reservation {
   const r = checkReserveArgs(core, pages, options);
   // Memory is plentiful: one native call, no waiting machinery.
-  if (r.mode === 'watermark' && tryWatermark(core, r.pages)) return new Reservation(core, r.pages, 'watermark', null);
+  if (r.mode === 'watermark' && tryWatermark(core, r.pages)) return Reservation.make(core, r.pages, 'watermark', null);
   return driveSync(core, acquire(core, r.pages, r.mode, options.timeoutMs));
 }
 
@@ -197,7 +201,7 @@ export function* acquire(core: Attachment, pages: number, mode: ReservationMode,
   for (;;) {
     const seq = Atomics.load(core.ctl, CTL.FREE_SEQ);
     if (tokens === null ? tryWatermark(core, pages) : takeTokens(core, pages, tokens)) {
-      return new Reservation(core, pages, mode, tokens);
+      return Reservation.make(core, pages, mode, tokens);
     }
     if (!waited) {
       waited = true;
@@ -213,7 +217,7 @@ export function* acquire(core: Attachment, pages: number, mode: ReservationMode,
       core.psi.stallLeave();
     }
     if (tokens === null ? tryWatermark(core, pages) : takeTokens(core, pages, tokens)) {
-      return new Reservation(core, pages, mode, tokens);
+      return Reservation.make(core, pages, mode, tokens);
     }
     core.drainAll();
     const left = deadline - performance.now();

@@ -29,8 +29,12 @@ export class Task {
   readonly #core: Attachment;
   #retired = false;
 
-  /** @internal use pool.registerTask() */
-  constructor(core: Attachment, options: TaskOptions) {
+  /** @internal pool.registerTask() makes tasks. */
+  static create(core: Attachment, options: TaskOptions): Task {
+    return new Task(core, options);
+  }
+
+  private constructor(core: Attachment, options: TaskOptions) {
     validateOptions(options, 'task options', TASK_KEYS);
     if (typeof options.name !== 'string' || options.name === '') throw new InvalidArgTypeError('task name must be a non-empty string');
     if (options.onOomKill !== undefined && typeof options.onOomKill !== 'function') {
