@@ -37,7 +37,7 @@ export interface NativeLayout {
   readonly constants: Table & { readonly fill: Table };
 }
 
-/** create()'s options: every field required (resolveCreate in src/mm/create.ts fills in the defaults). */
+/** create()'s options: every field required (resolveCreate in src/mm/setup.ts fills in the defaults). */
 export interface NativeCreateOptions {
   bytes: number;
   maxOrder: number;
