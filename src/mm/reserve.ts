@@ -64,7 +64,7 @@ export class Reservation {
 
   /** @internal pool.reserve() and reserveAsync() make them. */
   static make(core: Attachment, pages: number, mode: ReservationMode, tokens: Int32Array | null): Reservation {
-    return Reservation.make(core, pages, mode, tokens);
+    return new Reservation(core, pages, mode, tokens);
   }
 
   private constructor(core: Attachment, pages: number, mode: ReservationMode, tokens: Int32Array | null) {
