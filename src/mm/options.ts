@@ -1,6 +1,7 @@
 /**
- * The options of Pool.create() and Pool.attach(), validated up front with
- * messages that name the option (piscina's habit).
+ * The options of Pool.create(), Pool.attach() and allocAsync(): their types,
+ * and the check of each option, up front, with messages that name it
+ * (piscina's habit). What a new pool is made of them is setup.ts.
  */
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { AttachmentPolicy } from './attachment.js';

@@ -5,7 +5,7 @@
  * gfp.ts, how deep each caller may go in the native zone.
  */
 import { Attachment } from './attachment.js';
-import { checkAttach, resolveCreate } from './create.js';
+import { checkAttach, resolveCreate } from './setup.js';
 import {
   type AllocAsyncOptions,
   ATTACH_OPTION_KEYS,

@@ -1,8 +1,9 @@
 /**
- * Pool.create()'s options, validated and turned into what native create()
- * takes plus the pool-wide words of a fresh control block (behavior, OOM
- * configuration, fill on free, stall reports, lockdep), which every thread
- * that attaches reads; and Pool.attach()'s arguments, validated.
+ * What a new pool is made of, from Pool.create()'s options (whose types and
+ * per-option checks are options.ts): native create()'s arguments, and the
+ * pool-wide words of a fresh control block — behavior, OOM configuration,
+ * fill on free, stall reports, lockdep — which every thread that attaches
+ * reads. And the checks of Pool.attach()'s handle before native sees it.
  */
 import { CONTROL_BYTES, CTL } from '../binding/control.js';
 import { FILL, MAX_ORDER_LIMIT, MAX_PAGES, type NativeCreateOptions } from '../binding/native.js';
