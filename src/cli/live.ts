@@ -5,6 +5,7 @@
  * a second with --json.
  */
 import type { Sample } from '../lab/collect.js';
+import type { RunInfo } from '../lab/compare.js';
 import { num } from '../lab/report/format.js';
 import { type PoolStats } from '../index.js';
 
@@ -17,7 +18,8 @@ export class LiveView {
   readonly #json: boolean;
   readonly #policy: string;
   readonly #durationMs: number;
-  readonly #history: Sample[] = [];
+  #history: Sample[] = [];
+  #run = '';
   #lines = 0;
   #last = -Infinity;
 
@@ -27,6 +29,13 @@ export class LiveView {
     this.#json = json;
     this.#policy = policy;
     this.#durationMs = durationMs;
+  }
+
+  /** A new run (with --repeat): the rates start over. */
+  start(run: RunInfo): void {
+    this.#history = [];
+    this.#last = -Infinity;
+    this.#run = run.rounds > 1 ? ` (run ${run.round + 1}/${run.rounds}, seed ${run.seed})` : '';
   }
 
   #rates(s: Sample): Record<string, number> {
@@ -47,7 +56,7 @@ export class LiveView {
     const rates = this.#rates(s);
     const v = st.vmstat;
     if (this.#json) {
-      const line = { type: 'sample', policy: this.#policy, t: s.t, ops: rates, free: s.free, watermarks: st.watermarks, readOnly: s.ro === 1, noProgress: s.stalled === 1, psi: st.psi, vmstat: v };
+      const line = { type: 'sample', policy: this.#policy, run: this.#run.trim() || undefined, t: s.t, ops: rates, free: s.free, watermarks: st.watermarks, readOnly: s.ro === 1, noProgress: s.stalled === 1, psi: st.psi, vmstat: v };
       this.#out.write(`${JSON.stringify(line)}\n`);
       return;
     }
@@ -56,7 +65,7 @@ export class LiveView {
     const vm = `allocstall ${v.allocstall}  pgsteal ${v.pgsteal_direct + v.pgsteal_kswapd}  kswapd_wakeups ${v.kswapd_wakeups}  oom_kill ${v.oom_kill}  alloc_fail ${v.alloc_fail}`;
     const psi = `some ${num(st.psi.some.avg10, 2)}%  full ${num(st.psi.full.avg10, 2)}% (avg10), some total ${num(st.psi.some.total / 1e6, 2)} s`;
     if (!this.#tty) {
-      this.#out.write(`${num(s.t / 1000, 1)}s ${tput} | free ${s.free} (min ${wm.min}) | psi ${psi} | ${vm}${s.ro ? ' | read-only' : ''}${s.stalled ? ' | NO PROGRESS' : ''}\n`);
+      this.#out.write(`${this.#run ? `${this.#run.trim()} ` : ''}${num(s.t / 1000, 1)}s ${tput} | free ${s.free} (min ${wm.min}) | psi ${psi} | ${vm}${s.ro ? ' | read-only' : ''}${s.stalled ? ' | NO PROGRESS' : ''}\n`);
       return;
     }
     const width = 40;
@@ -65,7 +74,7 @@ export class LiveView {
     const bar = [...'#'.repeat(fill) + '.'.repeat(width - fill)];
     bar[mark(wm.min)] = '|';
     const lines = [
-      `nofail stress: ${this.#policy}  ${num(s.t / 1000, 1)}/${num(this.#durationMs / 1000, 1)} s${s.ro ? '  [filesystem read-only]' : ''}${s.stalled ? '  [NO PROGRESS]' : ''}`,
+      `nofail stress: ${this.#policy}${this.#run}  ${num(s.t / 1000, 1)}/${num(this.#durationMs / 1000, 1)} s${s.ro ? '  [filesystem read-only]' : ''}${s.stalled ? '  [NO PROGRESS]' : ''}`,
       `throughput  ${tput}`,
       `free pages  [${bar.join('')}] ${s.free}/${st.totalPages}  min ${wm.min} low ${wm.low} high ${wm.high}  reserved ${s.reserved}`,
       `PSI         ${psi}`,

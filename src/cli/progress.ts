@@ -1,9 +1,9 @@
 /**
- * Progress while policies run, on stderr: a bar redrawn in place on a
+ * Progress while the runs go, on stderr: a bar redrawn in place on a
  * terminal, plain periodic lines otherwise (CI logs, pipes).
  */
-import type { Sample } from '../lab/collect.js';
-import type { PolicyResult } from '../lab/collect.js';
+import type { PolicyResult, Sample } from '../lab/collect.js';
+import type { RunInfo } from '../lab/compare.js';
 import { num } from '../lab/report/format.js';
 
 const BAR = 24;
@@ -13,9 +13,7 @@ export class Progress {
   readonly #tty: boolean;
   readonly #out: NodeJS.WriteStream;
   readonly #durationMs: number;
-  #index = 0;
-  #count = 1;
-  #name = '';
+  #run: RunInfo = { index: 0, count: 1, policy: '', round: 0, rounds: 1, seed: 0 };
   #lastPlain = -Infinity;
   #lastDraw = 0;
 
@@ -25,12 +23,15 @@ export class Progress {
     this.#durationMs = durationMs;
   }
 
-  start(index: number, count: number, name: string): void {
-    this.#index = index;
-    this.#count = count;
-    this.#name = name;
+  #label(): string {
+    const r = this.#run;
+    return `[${r.index + 1}/${r.count}] ${r.policy}${r.rounds > 1 ? ` (run ${r.round + 1}/${r.rounds}, seed ${r.seed})` : ''}`;
+  }
+
+  start(run: RunInfo): void {
+    this.#run = run;
     this.#lastPlain = -Infinity;
-    if (!this.#tty) this.#out.write(`[${index + 1}/${count}] ${name}: running for ${num(this.#durationMs / 1000, 1)} s\n`);
+    if (!this.#tty) this.#out.write(`${this.#label()}: running for ${num(this.#durationMs / 1000, 1)} s\n`);
   }
 
   sample(s: Sample): void {
@@ -40,19 +41,23 @@ export class Progress {
       const now = performance.now();
       if (now - this.#lastDraw < 100) return;
       this.#lastDraw = now;
-      const done = (this.#index + Math.min(1, s.t / this.#durationMs)) / this.#count;
+      const r = this.#run;
+      const done = (r.index + Math.min(1, s.t / this.#durationMs)) / r.count;
       const fill = Math.round(done * BAR);
-      const line = `[${'#'.repeat(fill)}${'-'.repeat(BAR - fill)}] ${this.#index + 1}/${this.#count} ${this.#name.padEnd(17)} ${num(s.t / 1000, 1)}/${num(this.#durationMs / 1000, 1)} s  ${detail}`;
+      const line = `[${'#'.repeat(fill)}${'-'.repeat(BAR - fill)}] ${this.#label()} ${num(s.t / 1000, 1)}/${num(this.#durationMs / 1000, 1)} s  ${detail}`;
       this.#out.write(`\r\x1b[2K${line.slice(0, (this.#out.columns || 120) - 1)}`);
     } else if (s.t - this.#lastPlain >= PLAIN_EVERY_MS) {
       this.#lastPlain = s.t;
-      this.#out.write(`  ${this.#name} ${num(s.t / 1000, 1)}/${num(this.#durationMs / 1000, 1)} s: ${detail}\n`);
+      this.#out.write(`  ${this.#run.policy} ${num(s.t / 1000, 1)}/${num(this.#durationMs / 1000, 1)} s: ${detail}\n`);
     }
   }
 
   end(r: PolicyResult): void {
     const m = r.metrics;
-    const line = `[${this.#index + 1}/${this.#count}] ${r.name}: ${num(m.txPerSec)} tx/s, ${m.txFailed} failed, ${m.oomKills} OOM kills, ${m.livelocks} livelocks${r.partial ? ' (interrupted)' : ''}`;
+    const what = r.failure
+      ? `FAILED: ${r.failure.module}: hook ${r.failure.hook} threw in ${r.failure.where}: ${r.failure.message}`
+      : `${num(m.txPerSec)} tx/s, ${m.txFailed} failed, ${m.oomKills} OOM kills (${m.bystanderKills} bystanders), 2015 deadlock: ${r.deadlock.outcome}${r.partial ? ' (interrupted)' : ''}`;
+    const line = `${this.#label()}: ${what}`;
     this.#out.write(this.#tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
   }
 

@@ -22,8 +22,30 @@ export const BOARD_WORD = {
   RO_FLIPS: 3,
   /** ms + 1 when the run started (the workers' schedules count from it); 0 before. */
   START: 4,
+  /**
+   * The 2015 scene (workloads/scene.ts): its state (SCENE_STATE), and the
+   * times (ms + 1 since the clock origin; 0: not yet) and slots (+ 1) of
+   * its steps. Written by the cueing worker and the holder, read by the
+   * main thread for the report.
+   */
+  SCENE: 5,
+  SCENE_CUE_SLOT: 6,
+  SCENE_HOLDER_SLOT: 7,
+  SCENE_CUED_AT: 8,
+  SCENE_LOCKED_AT: 9,
+  /** The cueing worker is about to block on the fs lock. */
+  SCENE_QUEUED_AT: 10,
+  /** The cueing worker got the fs lock. */
+  SCENE_ACQUIRED_AT: 11,
+  /** The holder's transaction unlocked the fs lock, and how it ended (1 ok, 2 failed, 3 refused, 4 error). */
+  SCENE_RELEASED_AT: 12,
+  SCENE_HOLDER_OUTCOME: 13,
+  /** The cueing worker's transaction ended before the lock (refused): the holder was let go. */
+  SCENE_ABORTED_AT: 14,
+  /** The holder's longest allocation in its transaction, µs (written when it releases the lock). */
+  SCENE_HOLDER_WAIT_US: 15,
 } as const;
-const BOARD_WORDS = 8;
+const BOARD_WORDS = 16;
 
 /** Per-worker words. */
 export const SLOT_WORD = {
@@ -59,6 +81,8 @@ export const SLOT_WORD = {
   IDLE_PUS: 16,
   /** Digest of the first DIGEST_FIRST_OPS operations issued (plan.ts; FNV-1a, as int32). */
   DIGEST_FIRST: 17,
+  /** ms + 1 when the worker began to wait for the fs lock (or the scene's gate); 0 when not waiting. */
+  LOCK_SINCE: 18,
 } as const;
 const SLOT_WORDS = 20;
 

@@ -1,18 +1,21 @@
 /**
- * From what a policy run recorded (board, histograms, samples, warnings,
- * pool statistics) to its result: the metrics of the report's table, per
- * workload counts and digests, the timeline and the latency curve.
+ * From what one run of a policy recorded (board, histograms, samples,
+ * warnings, pool statistics) to its result: the metrics of the report's
+ * table, per workload counts and digests, what the 2015 scene came to
+ * (deadlock.ts), the timeline and the latency curve.
  */
 import type { RecordableHistogram } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import { type PoolOptions, type PoolStats, type Warning } from '../index.js';
+import type { LabPolicy } from './api.js';
 import { BOARD_WORD, SLOT_WORD, type Board } from './board.js';
-import type { LabOptions, Shape, Workload } from './config.js';
+import type { LabOptions, Shape } from './config.js';
+import { type DeadlockRecord, deadlockRecord, NO_DEADLOCK_RECORD } from './deadlock.js';
+import type { HookFailure } from './hooks.js';
 import { type LatencySummary, newHistogram, recordCorrected, summarize } from './latency.js';
 import { DIGEST_FIRST_OPS } from './plan.js';
-import type { Policy } from './policies/index.js';
 import { FNV_OFFSET, fnv1a } from './rng.js';
-import { STALL_MS } from './workloads/context.js';
+import { STALL_MS } from './workloads/meter.js';
 
 export interface Sample {
   /** ms since the run started */
@@ -35,7 +38,7 @@ export interface Sample {
 
 export interface SlotRecord {
   slot: number;
-  workload: Workload;
+  workload: string;
   worker: Worker | null;
   gen: number;
   /** The latest histograms of each generation. */
@@ -44,8 +47,6 @@ export interface SlotRecord {
   kills: Array<{ gen: number; at: number; exitedAt: number | null }>;
   /** When each of its workers exited (ms since the run started). */
   exits: number[];
-  errors: number;
-  firstError: string | undefined;
   terminated: number;
   /** How long the allocation in flight had lasted when its worker was terminated (ms). */
   inflightAtStop: number[];
@@ -101,7 +102,8 @@ export interface PolicyMetrics {
   livelocks: number;
   longestNoProgressMs: number;
   oomKills: number;
-  nonHogKills: number;
+  /** OOM kills of a task that was not the hog. */
+  bystanderKills: number;
   victimsBlockedOnLock: number;
   reaped: number;
   victimTimeouts: number;
@@ -119,15 +121,19 @@ export interface PolicyMetrics {
   netBursts: number;
   canaries: number;
   allocFails: number;
-  errors: number;
 }
 
+/** One run of one policy. */
 export interface PolicyResult {
   name: string;
   summary: string;
   system: string;
+  /** This run's seed (LabOptions.seed + the run's index). */
+  seed: number;
   poolOptions: Pick<PoolOptions, 'behavior' | 'oom'>;
   partial: boolean;
+  /** A hook that threw: the run stopped there and its figures do not count. */
+  failure: HookFailure | null;
   wallMs: number;
   totalPages: number;
   watermarks: { min: number; low: number; high: number };
@@ -139,7 +145,8 @@ export interface PolicyResult {
   kills: Array<{ workload: string; slot: number; atMs: number; exitMs: number | null; blockedBy?: string }>;
   /** The OOM killer's reports (kills, reaps, timeouts), ms since the run started. */
   oomEvents: OomEvent[];
-  errors: string[];
+  /** What the 2015 scene came to in this run. */
+  deadlock: DeadlockRecord;
 }
 
 export interface OomEvent {
@@ -170,12 +177,14 @@ function oomEvents(warnings: Warning[], startEpochMs: number): OomEvent[] {
 }
 
 export interface RunRecord {
-  policy: Policy;
+  policy: LabPolicy;
   options: LabOptions;
   shape: Shape;
   poolOptions: Pick<PoolOptions, 'behavior' | 'oom'>;
   board: Board;
   slots: SlotRecord[];
+  /** Each workload's op interval (ms): the coordinated-omission correction of what was in flight at the end. */
+  intervals: Record<string, number>;
   samples: Sample[];
   warnings: Warning[];
   statsAtStart: PoolStats;
@@ -184,19 +193,22 @@ export interface RunRecord {
   wallMs: number;
   /** The run's start on the Date.now() clock (warnings carry Date.now() times). */
   startEpochMs: number;
+  /** The run's start on the board's clock (ms since the clock origin). */
+  startMs: number;
   partial: boolean;
+  failure: HookFailure | null;
 }
 
 function sum(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
 
-function workloadStats(r: RunRecord, w: Workload, allAlloc: RecordableHistogram): WorkloadStats {
+function workloadStats(r: RunRecord, w: string, allAlloc: RecordableHistogram): WorkloadStats {
   const recs = r.slots.filter((s) => s.workload === w);
   const alloc = newHistogram();
   const op = newHistogram();
   const opPlentiful = newHistogram();
-  const interval = { fs: r.shape.fs.intervalMs, net: r.shape.net.intervalMs, user: r.shape.user.intervalMs, hog: r.shape.hog.intervalMs }[w];
+  const interval = r.intervals[w] ?? 0;
   let digest = FNV_OFFSET;
   let firstDigest = FNV_OFFSET;
   let stalls = 0;
@@ -246,12 +258,12 @@ export function collect(r: RunRecord): PolicyResult {
   const samples = r.samples;
   const wallS = Math.max(1e-3, r.wallMs / 1000);
   // The plentiful phase ends when the hog starts.
-  const boundary = [...samples].reverse().find((s) => s.t <= r.shape.hog.startMs) ?? samples[0];
+  const boundary = [...samples].reverse().find((s) => s.t <= r.shape.pressureAtMs) ?? samples[0];
   const fsAt = (s: Sample | undefined) => s?.ok.fs ?? 0;
   const last = samples[samples.length - 1];
   const plentifulS = Math.max(1e-3, (boundary?.t ?? 0) / 1000);
   const pressureS = Math.max(1e-3, wallS - plentifulS);
-  const plentiful = samples.filter((s) => s.t <= r.shape.hog.startMs);
+  const plentiful = samples.filter((s) => s.t <= r.shape.pressureAtMs);
   const vm0 = r.statsAtStart.vmstat as Record<string, number>;
   const vm1 = r.statsAtEnd.vmstat as Record<string, number>;
   const vmstat: Record<string, number> = {};
@@ -266,6 +278,9 @@ export function collect(r: RunRecord): PolicyResult {
       return { workload: rec?.workload ?? e.victim, slot: rec?.slot ?? -1, atMs: e.atMs, exitMs: exit === undefined ? null : Math.max(0, Math.round(exit - e.atMs)), blockedBy: e.blockedBy };
     });
   const exitTimes = kills.map((k) => k.exitMs ?? Math.max(0, r.wallMs - k.atMs));
+  const deadlock = deadlockRecord({ board: r.board, slots: r.slots, events, samples, startMs: r.startMs, wallMs: r.wallMs, shape: r.shape });
+  // Chosen while waiting for a lock (the kill report says so), or chosen first and blocked on the lock on its way out (the scene's record).
+  const blockedLater = deadlock.victimBlocked && !kills.some((k) => k.atMs === deadlock.victimAtMs && k.blockedBy !== undefined) ? 1 : 0;
   const metrics: PolicyMetrics = {
     txPerSec: (fs?.ok ?? 0) / wallS,
     txPerSecPlentiful: fsAt(boundary) / plentifulS,
@@ -281,8 +296,8 @@ export function collect(r: RunRecord): PolicyResult {
     livelocks: r.watchdog.livelocks,
     longestNoProgressMs: Math.round(r.watchdog.longestMs),
     oomKills: vmstat.oom_kill ?? 0,
-    nonHogKills: kills.filter((k) => k.workload !== 'hog').length,
-    victimsBlockedOnLock: kills.filter((k) => k.blockedBy !== undefined).length,
+    bystanderKills: kills.filter((k) => k.workload !== 'hog').length,
+    victimsBlockedOnLock: kills.filter((k) => k.blockedBy !== undefined).length + blockedLater,
     reaped: events.filter((e) => e.what === 'reap').length,
     victimTimeouts: events.filter((e) => e.what === 'timeout').length,
     victimExitMaxMs: Math.round(Math.max(0, ...exitTimes)),
@@ -298,14 +313,15 @@ export function collect(r: RunRecord): PolicyResult {
     netBursts: workloads.net?.issued ?? 0,
     canaries: r.warnings.filter((w) => w.kind === 'alloc-deadlock').length,
     allocFails: sum(Object.values(workloads).map((w) => w.allocFails)),
-    errors: sum(r.slots.map((s) => s.errors)),
   };
   return {
     name: r.policy.name,
     summary: r.policy.summary,
     system: r.policy.system,
+    seed: r.shape.seed,
     poolOptions: r.poolOptions,
     partial: r.partial,
+    failure: r.failure,
     wallMs: Math.round(r.wallMs),
     totalPages: total,
     watermarks: r.statsAtEnd.watermarks,
@@ -315,6 +331,63 @@ export function collect(r: RunRecord): PolicyResult {
     vmstat,
     kills,
     oomEvents: events,
-    errors: r.slots.flatMap((s) => (s.firstError ? [`${s.workload}-${s.slot}: ${s.firstError}`] : [])),
+    deadlock,
+  };
+}
+
+/** The result of a run that failed before its workers started (the pool's options or setup() threw). */
+export function failedResult(policy: LabPolicy, poolOptions: Pick<PoolOptions, 'behavior' | 'oom'>, shape: Shape, failure: HookFailure): PolicyResult {
+  const none = summarize(newHistogram());
+  const metrics: PolicyMetrics = {
+    txPerSec: 0,
+    txPerSecPlentiful: 0,
+    txPerSecPressure: 0,
+    txCommitted: 0,
+    txFailed: 0,
+    txRefused: 0,
+    readOnlyFlips: 0,
+    alloc: none,
+    tx: none,
+    txPlentiful: none,
+    stalls: 0,
+    livelocks: 0,
+    longestNoProgressMs: 0,
+    oomKills: 0,
+    bystanderKills: 0,
+    victimsBlockedOnLock: 0,
+    reaped: 0,
+    victimTimeouts: 0,
+    victimExitMaxMs: 0,
+    victimsNeverExited: 0,
+    peakUsePct: 0,
+    peakUsePages: 0,
+    idleMean: 0,
+    idleMax: 0,
+    idleMeanPlentiful: 0,
+    psiSomePct: 0,
+    psiFullPct: 0,
+    netDrops: 0,
+    netBursts: 0,
+    canaries: 0,
+    allocFails: 0,
+  };
+  return {
+    name: policy.name,
+    summary: policy.summary,
+    system: policy.system,
+    seed: shape.seed,
+    poolOptions,
+    partial: false,
+    failure,
+    wallMs: 0,
+    totalPages: shape.totalPages,
+    watermarks: { min: 0, low: 0, high: 0 },
+    metrics,
+    workloads: {},
+    timeline: [],
+    vmstat: {},
+    kills: [],
+    oomEvents: [],
+    deadlock: NO_DEADLOCK_RECORD,
   };
 }

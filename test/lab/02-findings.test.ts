@@ -1,104 +1,30 @@
 /**
  * The lab's findings (src/lab/report/findings.ts) on synthetic results:
- * for each finding, metrics that reach each of its verdicts, with the
- * verdict and the numbers its text quotes. The thresholds are the
- * module's own constants, so each case sits on a known side of them; the
- * cases just inside a threshold are what make "loops" and "preallocation
- * is costly" refutable (before, any p99 over 100 ms and any p50 difference
- * counted).
+ * for each finding, metrics and 2015-scene records (deadlock.ts) that
+ * reach each of its verdicts, with the verdict and the numbers its text
+ * quotes; and the same findings over several runs ("observed in k of N").
+ * The thresholds are the module's own constants, so each case sits on a
+ * known side of them; the cases just inside a threshold are what make
+ * "loops" and "preallocation is costly" refutable.
  */
 import { describe, expect, it } from 'vitest';
-import type { PolicyMetrics, PolicyResult, WorkloadStats } from '../../src/lab/collect.js';
+import type { PolicyMetrics, PolicyResult } from '../../src/lab/collect.js';
 import { shapeOf } from '../../src/lab/config.js';
-import type { LatencySummary } from '../../src/lab/latency.js';
-import { COST_MIN_US, COST_REL, type Finding, findings, IDLE_SHARE, WAIT_FACTOR, WAIT_MIN_US } from '../../src/lab/report/findings.js';
+import { type DeadlockRecord, NO_DEADLOCK_RECORD } from '../../src/lab/deadlock.js';
+import { COST_MIN_US, COST_REL, type Finding, findings, findingsOverRuns, IDLE_SHARE, WAIT_FACTOR, WAIT_MIN_US } from '../../src/lab/report/findings.js';
 
-// 32 MiB, 6 s: watchdog 1 s; timeScale 0.5: the victim timeout is 2.5 s.
-const shape = shapeOf({ poolBytes: 32 << 20, durationMs: 6000, seed: 1, timeScale: 0.5 });
-const TOTAL = shape.totalPages;
+import { latency, result, shape, TOTAL } from './fixtures/results.js';
 
-function latency(p50: number, p99 = p50, max = p99): LatencySummary {
-  return { count: 1000, p50, p99, p999: max, max, curve: [] };
+/** A scene record: the hog cued it at 600 ms, fs-0 held the lock, and `o` over that. */
+function scene(o: Partial<DeadlockRecord>): DeadlockRecord {
+  return { ...NO_DEADLOCK_RECORD, cuer: 'hog-3', holder: 'fs-0', cuedAtMs: 600, lockedAtMs: 601, queuedAtMs: 640, ...o };
 }
-
-function fsStats(o: Partial<WorkloadStats> = {}): WorkloadStats {
-  return {
-    workers: 3,
-    issued: 1000,
-    ok: 1000,
-    failed: 0,
-    refused: 0,
-    allocs: 5000,
-    allocFails: 0,
-    stalls: 0,
-    kills: 0,
-    heldPeak: 20,
-    digest: '00000000',
-    firstOps: 256,
-    firstDigest: '00000000',
-    alloc: latency(2, 50),
-    op: latency(150, 40_000),
-    opPlentiful: latency(150),
-    idlePus: 0,
-    ...o,
-  };
-}
-
-/** A policy's result: quiet metrics (nothing failed, waited or was killed) with `m` over them. */
-function result(name: string, m: Partial<PolicyMetrics> = {}, extra: { fs?: Partial<WorkloadStats>; kills?: PolicyResult['kills']; vmstat?: Record<string, number> } = {}): PolicyResult {
-  const metrics: PolicyMetrics = {
-    txPerSec: 1500,
-    txPerSecPlentiful: 1500,
-    txPerSecPressure: 1500,
-    txCommitted: 9000,
-    txFailed: 0,
-    txRefused: 0,
-    readOnlyFlips: 0,
-    alloc: latency(2, 3000, 35_000),
-    tx: latency(300, 40_000),
-    txPlentiful: latency(150),
-    stalls: 0,
-    livelocks: 0,
-    longestNoProgressMs: 0,
-    oomKills: 0,
-    nonHogKills: 0,
-    victimsBlockedOnLock: 0,
-    reaped: 0,
-    victimTimeouts: 0,
-    victimExitMaxMs: 0,
-    victimsNeverExited: 0,
-    peakUsePct: 95,
-    peakUsePages: Math.round(0.95 * TOTAL),
-    idleMean: 0,
-    idleMax: 0,
-    idleMeanPlentiful: 0,
-    psiSomePct: 0,
-    psiFullPct: 0,
-    netDrops: 0,
-    netBursts: 100,
-    canaries: 0,
-    allocFails: 0,
-    errors: 0,
-    ...m,
-  };
-  return {
-    name,
-    summary: name,
-    system: 'test',
-    poolOptions: {},
-    partial: false,
-    wallMs: 6000,
-    totalPages: TOTAL,
-    watermarks: { min: 128, low: 160, high: 192 },
-    metrics,
-    workloads: { fs: fsStats({ failed: metrics.txFailed, refused: metrics.txRefused, ...extra.fs }) },
-    timeline: [],
-    vmstat: extra.vmstat ?? {},
-    kills: extra.kills ?? [],
-    oomEvents: [],
-    errors: [],
-  };
-}
+/** Each way the scene ends, as deadlock.ts records it. */
+const LIVELOCK = (victim: boolean) => scene({ outcome: 'livelock', victimAtMs: victim ? 650 : null, victimBlocked: victim, stalledAtEndMs: 5300 });
+const REAPED = scene({ outcome: 'recovered', victimAtMs: 650, victimBlocked: true, reapedAtMs: 850, releasedAtMs: 855, acquiredAtMs: 856, holderOutcome: 'ok', holderWaitUs: 205_000 });
+const TIMED_OUT = (next: string[], outcome: DeadlockRecord['outcome'] = 'recovered') =>
+  scene({ outcome, victimAtMs: 650, victimBlocked: true, timedOutAtMs: 3150, nextVictims: next, releasedAtMs: outcome === 'recovered' ? 3170 : null, holderOutcome: outcome === 'recovered' ? 'ok' : null, holderWaitUs: 2_500_000 });
+const NEVER = scene({ outcome: 'never happened', queuedAtMs: null, abortedAtMs: 700, victimAtMs: 690, releasedAtMs: 710, holderOutcome: 'ok', holderWaitUs: 40 });
 
 function finding(results: PolicyResult[], claim: RegExp): Finding {
   const f = findings(results, shape).find((x) => claim.test(x.claim));
@@ -131,70 +57,85 @@ describe("3.19's failing GFP_NOFS allocations", () => {
 
 describe("the looping allocator's livelock (TIF_MEMDIE)", () => {
   const claim = /livelock when the OOM victim/;
-  const blocked = { workload: 'user', slot: 2, atMs: 3000, blockedBy: 'fs-0' };
 
-  it('observed: a victim blocked on the lock never exited, and the watchdog saw a livelock', () => {
-    const f = finding(
-      [result('oom-kill', { livelocks: 1, longestNoProgressMs: 2400, oomKills: 2 }, { kills: [{ ...blocked, exitMs: null }, { workload: 'hog', slot: 3, atMs: 1500, exitMs: 20 }] })],
-      claim,
-    );
+  it('observed: under oom-kill the victim was blocked on the lock and nothing moved to the end, and loop hung the same way', () => {
+    const f = finding([result('loop', {}, { deadlock: LIVELOCK(false) }), result('oom-kill', { oomKills: 1 }, { deadlock: LIVELOCK(true) })], claim);
     expect(f.verdict).toBe('observed');
-    expect(f.text).toContain('1 of 2 victims were waiting for the fs lock held by fs-0 when chosen; one never exited');
-    expect(f.text).toContain('the watchdog saw 1 livelock(s), the longest 2.40s without progress');
-    expect(f.text).toContain('outlived the watchdog time (1.00s)');
+    expect(f.text).toContain("loop: livelock — fs-0 held the fs lock for hog-3, which took the rest of memory and blocked on it; fs-0's allocation never completed; no OOM killer, so nobody was chosen; no progress for the last 5.30s of the run");
+    expect(f.text).toContain('oom-kill: livelock — fs-0 held the fs lock for hog-3');
+    expect(f.text).toContain('the OOM killer chose hog-3, blocked on that lock and chose no one else while it was outstanding');
+    expect(f.text).toContain('at least the watchdog time (1.00s) up to the end of the run');
   });
 
-  it('partly observed: a blocked victim, but it exited within the watchdog time and nothing stalled', () => {
-    const f = finding([result('oom-kill', { oomKills: 1 }, { kills: [{ ...blocked, exitMs: 300 }] })], claim);
+  it('partly observed: oom-kill hung, but its victim was never blocked on the lock (it is the blocked victim that makes the claim)', () => {
+    const f = finding([result('loop', {}, { deadlock: LIVELOCK(false) }), result('oom-kill', {}, { deadlock: { ...LIVELOCK(true), victimBlocked: false } })], claim);
     expect(f.verdict).toBe('partly observed');
-    expect(f.text).toContain('one exited after 300ms');
-    expect(f.text).toContain('the watchdog saw 0 livelock(s)');
   });
 
-  it('not observed: no victim waited for the lock and there was no livelock', () => {
-    const f = finding([result('oom-kill', { oomKills: 1 }, { kills: [{ workload: 'hog', slot: 3, atMs: 1500, exitMs: 20 }] }), result('loop', { livelocks: 0, longestNoProgressMs: 120 })], claim);
+  it('partly observed: only one of the two hung', () => {
+    const f = finding([result('loop', {}, { deadlock: LIVELOCK(false) }), result('oom-kill', {}, { deadlock: REAPED })], claim);
+    expect(f.verdict).toBe('partly observed');
+    expect(f.text).toContain('oom-kill: recovered — the OOM killer chose hog-3, blocked on that lock (held by fs-0); the reaper took its pages 200ms after the kill');
+  });
+
+  it('not observed: neither hung', () => {
+    const f = finding([result('loop', {}, { deadlock: NEVER }), result('oom-kill', {}, { deadlock: { ...NEVER, outcome: 'not staged', cuer: null, holder: null, cuedAtMs: null } })], claim);
     expect(f.verdict).toBe('not observed');
-    expect(f.text).toContain('no victim was waiting for a lock when it was chosen');
-    expect(f.text).toContain('Livelocks elsewhere: loop 0 (longest 120ms).');
+    expect(f.text).toContain('oom-kill: not staged — the scene was not staged in this run');
+  });
+
+  it('judges only the policies that ran', () => {
+    expect(finding([result('oom-kill', {}, { deadlock: LIVELOCK(true) })], claim).verdict).toBe('observed');
+    expect(finding([result('fail-fast')], claim).verdict).toBe('not run');
   });
 });
 
 describe("the victim timeout's extra kills", () => {
   const claim = /victim timeout/;
+  const reaper = result('oom-reaper', { oomKills: 1, reaped: 1 }, { deadlock: REAPED });
 
-  it('observed: a victim outlived the timeout and a task that was not the hog was killed', () => {
-    const f = finding([result('oom-timeout', { victimTimeouts: 2, oomKills: 4, nonHogKills: 1 }), result('oom-reaper', { oomKills: 2, reaped: 2 })], claim);
+  it('observed: the blocked victim outlived the timeout, a task that was not the hog was killed next, and the lock came free', () => {
+    const f = finding([result('oom-timeout', { victimTimeouts: 1, oomKills: 2, bystanderKills: 1 }, { deadlock: TIMED_OUT(['user-2']) }), reaper], claim);
     expect(f.verdict).toBe('observed');
-    expect(f.text).toContain('oom-timeout: 2 victims outlived the 2.50s timeout; 4 kills, 1 of them not the hog.');
-    expect(f.text).toContain('With the reaper: 2 kills, 0 of them not the hog, 2 victims reaped.');
+    expect(f.text).toContain(
+      "oom-timeout: recovered — the OOM killer chose hog-3, blocked on that lock (held by fs-0); it outlived the victim timeout (2.50s after the kill) and the OOM killer chose user-2; fs-0's transaction committed 2.52s after the kill; 1 bystander killed in the run.",
+    );
+    expect(f.text).toContain("oom-reaper: recovered — the OOM killer chose hog-3, blocked on that lock (held by fs-0); the reaper took its pages 200ms after the kill; fs-0's transaction committed 205ms after the kill; 0 bystanders killed in the run.");
+    expect(f.text).toContain('outlived the 2.50s timeout');
   });
 
-  it('partly observed: a victim outlived the timeout, with no extra kill', () => {
-    const f = finding([result('oom-timeout', { victimTimeouts: 1, oomKills: 2 }), result('oom-reaper', { oomKills: 2 })], claim);
-    expect(f.verdict).toBe('partly observed');
-    expect(f.text).toContain('1 victims outlived the 2.50s timeout; 2 kills, 0 of them not the hog');
+  it('partly observed: the victim outlived the timeout, but the next victim was a hog (no bystander), or the lock never came free', () => {
+    expect(finding([result('oom-timeout', {}, { deadlock: TIMED_OUT(['hog-3']) })], claim).verdict).toBe('partly observed');
+    expect(finding([result('oom-timeout', {}, { deadlock: TIMED_OUT(['user-2'], 'livelock') })], claim).verdict).toBe('partly observed');
   });
 
   it('not observed: no victim stayed past the timeout', () => {
-    const f = finding([result('oom-timeout', { oomKills: 3 })], claim);
+    const f = finding([result('oom-timeout', { oomKills: 1 }, { deadlock: NEVER })], claim);
     expect(f.verdict).toBe('not observed');
-    expect(f.text).toContain('No victim stayed past the timeout, so the timeout never chose another.');
+    expect(f.text).toContain('no victim stayed past the timeout, so the timeout never chose another');
   });
 });
 
 describe('reservations', () => {
   const claim = /^reservations/;
-  const reserved = (name: string, txFailed: number) =>
-    result(name, { txFailed, txPlentiful: latency(180), idleMean: 12.5, tx: latency(300, 60_000) }, { vmstat: { reserve_waits: 7 } });
+  const reserved = (name: string, txFailed: number, deadlock = NEVER) =>
+    result(name, { txFailed, txPlentiful: latency(180), idleMean: 12.5, tx: latency(300, 60_000) }, { vmstat: { reserve_waits: 7 }, deadlock });
 
   it('observed: fail-fast failed, no reserved transaction did', () => {
     const f = finding([result('fail-fast', { txFailed: 5 }), reserved('reserve-watermark', 0), reserved('reserve-tokens', 0)], claim);
     expect(f.verdict).toBe('observed');
     expect(f.text).toContain(
       'reserve-watermark: fs transaction service time p50 180µs while memory was plentiful against 150µs for fail-fast (+20%), 12.5 pages reserved and unused on average; ' +
-        'under pressure 0 failed transactions against 5, 7 reservations had to wait, fs transaction p99 60ms against 40ms',
+        'under pressure 0 failed transactions against 5, 7 reservations had to wait, fs transaction p99 60ms against 40ms; ' +
+        "the 2015 scene: never happened — hog-3's transaction ended before it reached the fs lock; it was chosen as the OOM victim there, not blocked on a lock",
     );
-    expect(f.text).toContain('No reserved transaction failed.');
+    expect(f.text).toContain('No reserved transaction failed, and no OOM victim was blocked on the fs lock.');
+  });
+
+  it('partly observed: an OOM victim was blocked on the lock under a reservation', () => {
+    const f = finding([result('fail-fast', { txFailed: 5 }), reserved('reserve-watermark', 0), reserved('reserve-tokens', 0, REAPED)], claim);
+    expect(f.verdict).toBe('partly observed');
+    expect(f.text).toContain('an OOM victim was blocked on the fs lock.');
   });
 
   it('partly observed: reserved transactions failed too', () => {
@@ -322,5 +263,39 @@ describe('__GFP_NOFAIL and the retry loop: the loop only moves', () => {
     expect(quiet.verdict).toBe('not observed');
     expect(quiet.text).toContain('fail-fast did not run: only allocations over 1s and livelocks count as waits.');
     expect(finding([loop('nofail-flag', 900_000, {}, 1)], claim).verdict).toBe('observed');
+  });
+});
+
+describe('findings over several runs', () => {
+  const claim = /failing GFP_NOFS/;
+  const over = (failedPerRun: number[]) =>
+    findingsOverRuns(
+      failedPerRun.map((txFailed, i) => result('fail-fast', { txFailed }, { seed: 11 + i })),
+      (seed) => shapeOf({ poolBytes: 32 << 20, durationMs: 6000, seed, timeScale: 0.5 }),
+    ).find((x) => claim.test(x.claim))!;
+
+  it('observed only when every run observed it, with each run\'s verdict and text', () => {
+    const f = over([3, 1, 2]);
+    expect(f.verdict).toBe('observed');
+    expect([f.observed, f.partly, f.runs]).toEqual([3, 0, 3]);
+    expect(f.text).toMatch(/^Observed: observed in 3 of 3 runs\. Run 1 \(seed 11\): fail-fast \(linux-3\.19\): 3 fs transactions failed/);
+    expect(f.perRun.map((x) => x.seed)).toEqual([11, 12, 13]);
+  });
+
+  it('partly observed when some runs did not: "k of N"', () => {
+    const f = over([3, 0, 2]);
+    expect(f.verdict).toBe('partly observed');
+    expect(f.text).toMatch(/^Partly observed: observed in 2 of 3 runs\./);
+    expect(f.perRun[1]!.verdict).toBe('not observed');
+  });
+
+  it('says a single run has nothing to confirm it', () => {
+    expect(over([1]).text).toMatch(/^Observed: observed in 1 of 1 run \(one run: no repeat to confirm it\)\./);
+  });
+
+  it('leaves out runs whose hook threw', () => {
+    const runs = [result('fail-fast', { txFailed: 2 }, { seed: 1 }), { ...result('fail-fast', { txFailed: 0 }, { seed: 2 }), failure: { module: 'm', hook: 'h', where: 'fs-0', message: 'x', stack: 'x' } }];
+    const f = findingsOverRuns(runs, (seed) => shapeOf({ poolBytes: 32 << 20, durationMs: 6000, seed, timeScale: 0.5 })).find((x) => claim.test(x.claim))!;
+    expect([f.verdict, f.observed, f.runs]).toEqual(['observed', 1, 1]);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { GFP, retryAllocSync } from '../../index.js';
 import { isEnomem, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
-import type { FsContext, FsPolicy, Policy, TxAlloc } from './types.js';
+import type { FsContext, FsPolicy, LabPolicy, TxAlloc } from '../api.js';
 
 function retryFs(ctx: FsContext): FsPolicy {
   const pool = ctx.pool;
@@ -28,7 +28,7 @@ function retryFs(ctx: FsContext): FsPolicy {
   return { transaction: (_worst, body) => body(tx), idle: () => 0 };
 }
 
-export const callerRetry: Policy = {
+export const callerRetry: LabPolicy = {
   name: 'caller-retry',
   summary: "XFS's loop: retryAllocSync retries GFP_NOFS forever, with a canary every 100 failures",
   system: SYSTEM_3_19_TEXT,

@@ -4,15 +4,13 @@
  * transactions and nothing before them.
  */
 import { GFP, type Page, type PoolOptions } from '../../index.js';
-import type { FsContext, FsPolicy, TxAlloc } from './types.js';
+import type { FsContext, FsPolicy, TxAlloc } from '../api.js';
+
+export { isEnomem } from '../hooks.js';
 
 /** 2015 as shipped in 3.19: small NOFS allocations fail, OOM killer without the reaper (4.6). */
 export const SYSTEM_3_19: Pick<PoolOptions, 'behavior' | 'oom'> = { behavior: 'linux-3.19', oom: { reaper: false } };
 export const SYSTEM_3_19_TEXT = 'linux-3.19 (NOFS may fail), OOM killer without reaper';
-
-export function isEnomem(e: unknown): boolean {
-  return (e as { code?: unknown } | null)?.code === 'ENOMEM';
-}
 
 /** A transaction allocator with a fixed mask: NOFS | extra. */
 export function plainTx(ctx: FsContext, extra = 0): TxAlloc {

@@ -4,9 +4,9 @@
  * the filesystem sees ENOMEM in the middle of a transaction.
  */
 import { plainFs, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
-import type { Policy } from './types.js';
+import type { LabPolicy } from '../api.js';
 
-export const failFast: Policy = {
+export const failFast: LabPolicy = {
   name: 'fail-fast',
   summary: 'plain GFP_NOFS; the allocator gives up when reclaim makes no progress',
   system: SYSTEM_3_19_TEXT,

@@ -1,4 +1,9 @@
-/** The policies, in the order `nofail compare` runs them. */
+/**
+ * The built-in policies, in the order `nofail compare` runs them. Each is
+ * a LabPolicy (api.ts) over nofail's public API only: the interface a
+ * user's policy module implements too.
+ */
+import type { LabPolicy } from '../api.js';
 import { callerRetry } from './caller-retry.js';
 import { failFast } from './fail-fast.js';
 import { loop } from './loop.js';
@@ -7,9 +12,8 @@ import { nofailFlag } from './nofail-flag.js';
 import { oomKill, oomReaper, oomTimeout } from './oom.js';
 import { preallocate } from './preallocate.js';
 import { reserveTokens, reserveWatermark } from './reserve.js';
-import type { Policy } from './types.js';
 
-export const POLICIES: readonly Policy[] = [
+export const POLICIES: readonly LabPolicy[] = [
   failFast,
   loop,
   nofailFlag,
@@ -24,9 +28,3 @@ export const POLICIES: readonly Policy[] = [
 ];
 
 export const POLICY_NAMES = POLICIES.map((p) => p.name);
-
-export function policyByName(name: string): Policy | undefined {
-  return POLICIES.find((p) => p.name === name);
-}
-
-export { type FsContext, type FsPolicy, type Policy, type PolicySetup, Refused, type TxAlloc } from './types.js';

@@ -4,9 +4,9 @@
  * makes memory come back but reclaim and frees: Linus's "complete hang".
  */
 import { plainFs } from './common.js';
-import type { Policy } from './types.js';
+import type { LabPolicy } from '../api.js';
 
-export const loop: Policy = {
+export const loop: LabPolicy = {
   name: 'loop',
   summary: 'plain GFP_NOFS; small allocations loop until memory is freed, nobody is killed',
   system: 'linux-4.0 (too small to fail), no OOM killer',

@@ -7,7 +7,7 @@
  */
 import { GFP, Mempool, type MempoolHandle } from '../../index.js';
 import { SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
-import type { FsContext, FsPolicy, Policy, TxAlloc } from './types.js';
+import type { FsContext, FsPolicy, LabPolicy, TxAlloc } from '../api.js';
 
 function mempoolFs(ctx: FsContext): FsPolicy {
   const pool = ctx.pool;
@@ -20,12 +20,12 @@ function mempoolFs(ctx: FsContext): FsPolicy {
   return { transaction: (_worst, body) => body(tx), idle: () => 0 };
 }
 
-export const mempool: Policy = {
+export const mempool: LabPolicy = {
   name: 'mempool',
   summary: 'log items from a shared mempool (never fails, waits); metadata reads plain GFP_NOFS',
   system: SYSTEM_3_19_TEXT,
   pool: SYSTEM_3_19,
-  setup(pool, shape, fsWorkers) {
+  setup({ pool, shape, fsWorkers }) {
     // Enough elements for every transaction that can be open at once (one
     // per fs worker and the hog's append), each with its most pinned blocks.
     const minNr = shape.fs.pins[1] * (fsWorkers + 1);

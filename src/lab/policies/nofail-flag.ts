@@ -5,9 +5,9 @@
  */
 import { GFP } from '../../index.js';
 import { plainFs, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
-import type { Policy } from './types.js';
+import type { LabPolicy } from '../api.js';
 
-export const nofailFlag: Policy = {
+export const nofailFlag: LabPolicy = {
   name: 'nofail-flag',
   summary: 'GFP_NOFS | __GFP_NOFAIL: the allocator loops for the filesystem',
   system: SYSTEM_3_19_TEXT,

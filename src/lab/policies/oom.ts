@@ -8,9 +8,9 @@
  *   oom-timeout  move on to another victim after 5 s (Weiner's 2015 proposal)
  */
 import { plainFs } from './common.js';
-import type { Policy } from './types.js';
+import type { LabPolicy } from '../api.js';
 
-export const oomKill: Policy = {
+export const oomKill: LabPolicy = {
   name: 'oom-kill',
   summary: 'OOM killer; waits for its victim to exit before choosing another',
   system: 'linux-4.0, OOM killer without reaper',
@@ -18,7 +18,7 @@ export const oomKill: Policy = {
   fs: (ctx) => plainFs(ctx),
 };
 
-export const oomReaper: Policy = {
+export const oomReaper: LabPolicy = {
   name: 'oom-reaper',
   summary: "OOM killer with the reaper: a victim that has not exited after 2 s loses its pages",
   system: 'linux-4.0, OOM killer with reaper (4.6)',
@@ -26,7 +26,7 @@ export const oomReaper: Policy = {
   fs: (ctx) => plainFs(ctx),
 };
 
-export const oomTimeout: Policy = {
+export const oomTimeout: LabPolicy = {
   name: 'oom-timeout',
   summary: 'OOM killer that chooses another victim when one has not exited within 5 s',
   system: 'linux-4.0, OOM killer, victim timeout 5 s',

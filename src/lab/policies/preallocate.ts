@@ -9,7 +9,7 @@
  */
 import { GFP, type Page } from '../../index.js';
 import { isEnomem, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
-import { type FsContext, type FsPolicy, type Policy, Refused, type TxAlloc } from './types.js';
+import type { FsContext, FsPolicy, LabPolicy, TxAlloc } from '../api.js';
 
 function preallocFs(ctx: FsContext): FsPolicy {
   const pool = ctx.pool;
@@ -31,7 +31,7 @@ function preallocFs(ctx: FsContext): FsPolicy {
         while (stash.length < worst) stash.push(pool.alloc(GFP.KERNEL));
       } catch (e) {
         giveBack();
-        if (isEnomem(e)) throw new Refused(`could not preallocate ${worst} pages`);
+        if (isEnomem(e)) ctx.refuse(`could not preallocate ${worst} pages`);
         throw e;
       }
       try {
@@ -44,7 +44,7 @@ function preallocFs(ctx: FsContext): FsPolicy {
   };
 }
 
-export const preallocate: Policy = {
+export const preallocate: LabPolicy = {
   name: 'preallocate',
   summary: 'allocates the worst case with GFP_KERNEL before the fs lock, frees the unused rest at commit',
   system: SYSTEM_3_19_TEXT,

@@ -11,7 +11,7 @@
  */
 import { GFP, type Reservation, type ReservationMode } from '../../index.js';
 import { plainTx, SYSTEM_3_19, SYSTEM_3_19_TEXT } from './common.js';
-import { type FsContext, type FsPolicy, type Policy, Refused } from './types.js';
+import type { FsContext, FsPolicy, LabPolicy } from '../api.js';
 
 const SLICE_MS = 50;
 
@@ -22,7 +22,7 @@ function reserveKillable(ctx: FsContext, pages: number, mode: ReservationMode): 
     } catch (e) {
       if ((e as { name?: string }).name !== 'TimeoutError') throw e;
     }
-    if (ctx.interrupted()) throw new Refused(`interrupted while reserving ${pages} pages`);
+    if (ctx.interrupted()) ctx.refuse(`interrupted while reserving ${pages} pages`);
   }
 }
 
@@ -46,7 +46,7 @@ function reserveFs(mode: ReservationMode) {
   };
 }
 
-export const reserveWatermark: Policy = {
+export const reserveWatermark: LabPolicy = {
   name: 'reserve-watermark',
   summary: "Chinner's reservation: raise the watermark by the worst case, allocate with GFP.RESERVE",
   system: SYSTEM_3_19_TEXT,
@@ -54,7 +54,7 @@ export const reserveWatermark: Policy = {
   fs: reserveFs('watermark'),
 };
 
-export const reserveTokens: Policy = {
+export const reserveTokens: LabPolicy = {
   name: 'reserve-tokens',
   summary: "Morton's tokens: take the worst case's pages up front, the transaction uses them first",
   system: SYSTEM_3_19_TEXT,

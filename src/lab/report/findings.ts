@@ -11,6 +11,7 @@
  */
 import type { PolicyResult } from '../collect.js';
 import type { Shape } from '../config.js';
+import { HOLDER_WAITED_US } from '../deadlock.js';
 import { ms, num, pct, us } from './format.js';
 
 export type Verdict = 'observed' | 'partly observed' | 'not observed' | 'not run';
@@ -80,48 +81,85 @@ function nofs(pick: Pick): Finding {
   };
 }
 
+/** Which workload a task name ('user-2') belongs to. */
+function workloadOf(task: string): string {
+  return task.replace(/-\d+$/, '');
+}
+
+/** What the 2015 scene came to in one run, in words: who did what, and the measured times. */
+export function describeDeadlock(r: PolicyResult): string {
+  const d = r.deadlock;
+  const cuer = d.cuer ?? 'the hog';
+  const holder = d.holder ?? 'an fs transaction';
+  const since = (t: number | null) => (t !== null && d.victimAtMs !== null ? ms(Math.max(0, t - d.victimAtMs)) : '?');
+  const chosen = d.victimAtMs === null ? '' : d.victimBlocked ? `the OOM killer chose ${cuer}, blocked on that lock` : `the OOM killer chose ${cuer}`;
+  switch (d.outcome) {
+    case 'livelock':
+      return (
+        `${holder} held the fs lock for ${cuer}, which took the rest of memory and blocked on it; ${holder}'s allocation never completed; ` +
+        (d.victimAtMs === null ? 'no OOM killer, so nobody was chosen' : `${chosen} and chose no one else while it was outstanding`) +
+        `; no progress for the last ${ms(d.stalledAtEndMs)} of the run`
+      );
+    case 'stuck':
+      return `${holder} never released the fs lock ${cuer} was blocked on${d.victimAtMs === null ? '' : ` (${chosen})`}, but other work went on`;
+    case 'recovered': {
+      const how =
+        d.reapedAtMs !== null
+          ? `the reaper took its pages ${since(d.reapedAtMs)} after the kill`
+          : d.timedOutAtMs !== null
+            ? `it outlived the victim timeout (${since(d.timedOutAtMs)} after the kill) and the OOM killer chose ${d.nextVictims.length ? d.nextVictims.join(', ') : 'no one else'}`
+            : "the holder's allocations were satisfied without the victim's memory";
+      return `${chosen} (held by ${holder}); ${how}; ${holder}'s transaction ${d.holderOutcome === 'ok' ? 'committed' : 'ended'} ${since(d.releasedAtMs)} after the kill`;
+    }
+    case 'failed':
+      return `${holder}'s allocation failed with the fs lock held (ENOMEM): its transaction failed and the filesystem went read-only${chosen ? `; ${chosen}` : ''}`;
+    case 'never happened':
+      if (d.queuedAtMs === null) {
+        return `${cuer}'s transaction ended before it reached the fs lock${d.victimAtMs === null ? '' : `; it was chosen as the OOM victim there, not blocked on a lock`}: no victim was ever blocked on the lock`;
+      }
+      if ((d.holderWaitUs ?? 0) < HOLDER_WAITED_US) {
+        return `${holder}'s allocations never waited for memory (the longest took ${us(d.holderWaitUs ?? 0)}): ${cuer} was blocked on the lock only until ${holder}'s transaction ${d.holderOutcome === 'ok' ? 'committed' : 'ended'}`;
+      }
+      return `${cuer} got the fs lock before anyone was chosen: no victim was blocked on it`;
+    case 'not staged':
+      return d.cuer === null ? 'the scene was not staged in this run (no hog reached its share of the pool, or no hog in the mix)' : `the scene did not get as far as ${cuer}'s transaction in this run`;
+  }
+}
+
 function livelock(pick: Pick, shape: Shape): Finding {
   const claim = "the looping allocator's livelock when the OOM victim is blocked on a lock (TIF_MEMDIE stall)";
   const ok = pick('oom-kill');
-  if (ok === undefined) return notRun(claim, ['oom-kill']);
-  const m = ok.metrics;
-  const blocked = ok.kills.filter((k) => k.blockedBy !== undefined);
-  const stuck = blocked.filter((k) => k.exitMs === null || k.exitMs > shape.watchdogMs);
-  const others = ['loop', 'nofail-flag', 'caller-retry', 'oom-reaper', 'oom-timeout']
-    .map(pick)
-    .filter((r): r is PolicyResult => r !== undefined)
-    .map((r) => `${r.name} ${r.metrics.livelocks} (longest ${ms(r.metrics.longestNoProgressMs)}${r.metrics.reaped ? `, ${r.metrics.reaped} reaped` : ''}${r.metrics.canaries ? `, ${r.metrics.canaries} deadlock canaries` : ''})`);
-  const cmp = others.length ? ` Livelocks elsewhere: ${others.join('; ')}.` : '';
-  const blockedText =
-    blocked.length === 0
-      ? 'no victim was waiting for a lock when it was chosen'
-      : `${blocked.length} of ${m.oomKills} victims were waiting for the fs lock held by ${[...new Set(blocked.map((k) => k.blockedBy))].join(', ')} when chosen; ` +
-        blocked.map((k) => (k.exitMs === null ? 'one never exited' : `one exited after ${ms(k.exitMs)}`)).join(', ');
+  const lp = pick('loop');
+  if (ok === undefined && lp === undefined) return notRun(claim, ['oom-kill', 'loop']);
+  const rs = [lp, ok].filter((r): r is PolicyResult => r !== undefined);
+  const holds = (r: PolicyResult) => r.deadlock.outcome === 'livelock' && (r.name === 'loop' || r.deadlock.victimBlocked);
+  const parts = rs.map((r) => `${r.name}: ${r.deadlock.outcome} — ${describeDeadlock(r)}`);
+  const all = rs.every(holds);
+  const verdict: Verdict = all ? 'observed' : rs.some(holds) ? 'partly observed' : 'not observed';
   const rule =
-    ` Rule: observed when a victim chosen while waiting for the lock outlived the watchdog time (${ms(shape.watchdogMs)}) and the watchdog saw a livelock; ` +
-    'partly when only one of the two.';
-  const text = `oom-kill (linux-4.0, no reaper): ${blockedText}; the watchdog saw ${m.livelocks} livelock(s), the longest ${ms(m.longestNoProgressMs)} without progress.${cmp}${rule}`;
-  const verdict: Verdict = stuck.length > 0 && m.livelocks > 0 ? 'observed' : blocked.length > 0 || m.livelocks > 0 ? 'partly observed' : 'not observed';
-  return { claim, verdict, text };
+    ` Rule: observed when, under oom-kill, the OOM victim was blocked on the fs lock held by a transaction whose allocation never completed, and nothing made progress for at least the watchdog time (${ms(shape.watchdogMs)}) up to the end of the run — and loop (no OOM killer) ended the same way; ` +
+    'partly when only one of them did.';
+  return { claim, verdict, text: `${parts.join('. ')}.${rule}` };
 }
 
 function timeout(pick: Pick, shape: Shape): Finding {
   const claim = "the victim timeout's extra kills (Weiner 2015, against the reaper)";
   const to = pick('oom-timeout');
   if (to === undefined) return notRun(claim, ['oom-timeout']);
-  const m = to.metrics;
+  const d = to.deadlock;
   const reaper = pick('oom-reaper');
   const limit = ms(5000 * shape.timeScale);
-  const ref = reaper ? ` With the reaper: ${reaper.metrics.oomKills} kills, ${reaper.metrics.nonHogKills} of them not the hog, ${reaper.metrics.reaped} victims reaped.` : '';
+  const bystanders = d.nextVictims.filter((v) => workloadOf(v) !== 'hog');
+  const outlived = d.timedOutAtMs !== null;
+  const verdict: Verdict = outlived && bystanders.length > 0 && d.outcome === 'recovered' ? 'observed' : outlived ? 'partly observed' : 'not observed';
+  const ref = reaper ? ` oom-reaper: ${reaper.deadlock.outcome} — ${describeDeadlock(reaper)}; ${count(reaper.metrics.bystanderKills, 'bystander')} killed in the run.` : '';
   const text =
-    `oom-timeout: ${m.victimTimeouts} victims outlived the ${limit} timeout; ${m.oomKills} kills, ${m.nonHogKills} of them not the hog` +
-    `${m.victimsNeverExited ? `, ${m.victimsNeverExited} victims never exited` : ''}.${ref}`;
-  const extra = m.nonHogKills > 0 || (reaper !== undefined && m.oomKills > reaper.metrics.oomKills);
-  const verdict: Verdict = m.victimTimeouts > 0 && extra ? 'observed' : m.victimTimeouts > 0 ? 'partly observed' : 'not observed';
+    `oom-timeout: ${d.outcome} — ${describeDeadlock(to)}; ${count(to.metrics.bystanderKills, 'bystander')} killed in the run` +
+    `${outlived ? '' : '; no victim stayed past the timeout, so the timeout never chose another'}.${ref}`;
   const rule =
-    ' Rule: observed when a victim outlived the timeout and there were extra kills (a task that was not the hog, or more kills than with the reaper); ' +
-    'partly when a victim outlived it without extra kills.';
-  return { claim, verdict, text: `${text}${verdict === 'not observed' ? ' No victim stayed past the timeout, so the timeout never chose another.' : ''}${rule}` };
+    ` Rule: observed when oom-timeout's victim, blocked on the lock, outlived the ${limit} timeout, the OOM killer then chose a task that was not the hog, and the lock was released (recovery); ` +
+    'partly when the victim outlived the timeout without both.';
+  return { claim, verdict, text: `${text}${rule}` };
 }
 
 function reservations(pick: Pick): Finding {
@@ -135,13 +173,19 @@ function reservations(pick: Pick): Finding {
     return (
       `${r.name}: fs transaction service time p50 ${us(m.txPlentiful.p50)} while memory was plentiful against ${us(base.txPlentiful.p50)} for fail-fast (${change(m.txPlentiful.p50, base.txPlentiful.p50)}), ` +
       `${num(m.idleMean, 1)} pages reserved and unused on average; under pressure ${num(m.txFailed)} failed transactions against ${num(base.txFailed)}, ` +
-      `${num(r.vmstat.reserve_waits ?? 0)} reservations had to wait, fs transaction p99 ${us(m.tx.p99)} against ${us(base.tx.p99)}`
+      `${num(r.vmstat.reserve_waits ?? 0)} reservations had to wait, fs transaction p99 ${us(m.tx.p99)} against ${us(base.tx.p99)}; ` +
+      `the 2015 scene: ${r.deadlock.outcome} — ${describeDeadlock(r)}`
     );
   });
   const guaranteed = rs.every((r) => r.metrics.txFailed === 0);
-  const verdict: Verdict = base.txFailed === 0 ? 'not observed' : guaranteed ? 'observed' : 'partly observed';
-  const tail = base.txFailed === 0 ? ' fail-fast did not fail either, so the guarantee was not put to the test.' : guaranteed ? ' No reserved transaction failed.' : ' Some reserved transactions failed.';
-  const rule = ' Rule: observed when fail-fast failed transactions and no reserved one did; partly when reserved ones failed too; not observed when fail-fast failed none.';
+  const blocked = rs.some((r) => r.deadlock.victimBlocked);
+  const verdict: Verdict = base.txFailed === 0 ? 'not observed' : guaranteed && !blocked ? 'observed' : 'partly observed';
+  const tail =
+    base.txFailed === 0
+      ? ' fail-fast did not fail either, so the guarantee was not put to the test.'
+      : `${guaranteed ? ' No reserved transaction failed' : ' Some reserved transactions failed'}${blocked ? ', and an OOM victim was blocked on the fs lock.' : ', and no OOM victim was blocked on the fs lock.'}`;
+  const rule =
+    ' Rule: observed when fail-fast failed transactions, no reserved one did, and no OOM victim was blocked on the fs lock under a reservation; partly when reserved ones failed or a victim was blocked; not observed when fail-fast failed none.';
   return { claim, verdict, text: `${parts.join('. ')}.${tail}${rule}` };
 }
 
@@ -217,7 +261,48 @@ function loops(pick: Pick): Finding {
   return { claim, verdict, text: `${parts.join('. ')}.${ref}${rule}` };
 }
 
-export function findings(results: PolicyResult[], shape: Shape): Finding[] {
-  const pick: Pick = (name) => results.find((r) => r.name === name && !r.partial) ?? results.find((r) => r.name === name);
+/** The findings of one round: one run per policy, all with the same seed (a run whose hook threw does not count). */
+export function findings(results: readonly PolicyResult[], shape: Shape): Finding[] {
+  const ok = results.filter((r) => r.failure === null);
+  const pick: Pick = (name) => ok.find((r) => r.name === name && !r.partial) ?? ok.find((r) => r.name === name);
   return [nofs(pick), livelock(pick, shape), timeout(pick, shape), reservations(pick), preallocation(pick), loops(pick)];
+}
+
+/** A finding over every round: its verdict in each, and how many observed it. */
+export interface FindingOverRuns extends Finding {
+  /** Runs (rounds) that observed it, and rounds in which its policies ran. */
+  observed: number;
+  /** Rounds that partly observed it. */
+  partly: number;
+  runs: number;
+  perRun: Array<{ seed: number; verdict: Verdict; text: string }>;
+}
+
+/** "observed in 2 of 3 runs, partly in 1"; '' for a finding that did not run. */
+export function runsNote(f: { observed: number; partly: number; runs: number }): string {
+  if (f.runs === 0) return '';
+  return `observed in ${f.observed} of ${f.runs} run${f.runs === 1 ? '' : 's'}${f.partly ? `, partly in ${f.partly}` : ''}`;
+}
+
+/**
+ * Each finding over the rounds (one per seed): "observed in k of N runs".
+ * Observed when every round observed it; partly when some did (or some
+ * partly did); not observed when none did; not run when no round had its
+ * policies.
+ */
+export function findingsOverRuns(results: readonly PolicyResult[], shapeFor: (seed: number) => Shape): FindingOverRuns[] {
+  const seeds = [...new Set(results.map((r) => r.seed))];
+  const rounds = seeds.map((seed) => ({ seed, list: findings(results.filter((r) => r.seed === seed), shapeFor(seed)) }));
+  const empty = findings([], shapeFor(seeds[0] ?? 0));
+  return empty.map((blank, i) => {
+    const perRun = rounds.map(({ seed, list }) => ({ seed, verdict: list[i]!.verdict, text: list[i]!.text })).filter((x) => x.verdict !== 'not run');
+    const observed = perRun.filter((x) => x.verdict === 'observed').length;
+    const n = perRun.length;
+    if (n === 0) return { ...blank, observed: 0, partly: 0, runs: 0, perRun: [] };
+    const verdict: Verdict = observed === n ? 'observed' : observed > 0 || perRun.some((x) => x.verdict === 'partly observed') ? 'partly observed' : 'not observed';
+    const partly = perRun.filter((x) => x.verdict === 'partly observed').length;
+    const f = { claim: blank.claim, verdict, observed, partly, runs: n, perRun };
+    const head = `${verdict[0]!.toUpperCase()}${verdict.slice(1)}: ${runsNote(f)}${n === 1 ? ' (one run: no repeat to confirm it)' : ''}.`;
+    return { ...f, text: `${head} Run 1 (seed ${perRun[0]!.seed}): ${perRun[0]!.text}` };
+  });
 }

@@ -4,34 +4,41 @@
  * sleeps or reclaims: under pressure a burst is dropped.
  */
 import { GFP, type Page } from '../../index.js';
-import type { NetOp, Op } from '../plan.js';
-import { isEnomem, type Outcome, type WorkerContext, type WorkloadRunner } from './context.js';
+import type { LabWorkload } from '../api.js';
+import { isEnomem } from '../hooks.js';
 
-export function netWorkload(ctx: WorkerContext): WorkloadRunner {
-  const pool = ctx.pool;
-  const held: Page[] = [];
-  const release = () => {
-    for (const p of held) pool.free(p);
-    held.length = 0;
-  };
-  return {
-    intervalMs: ctx.shape.net.intervalMs,
-    run(op: Op): Outcome {
-      const { burst } = op as NetOp;
-      try {
-        for (let i = 0; i < burst; i++) held.push(ctx.meter.timed(() => pool.alloc(GFP.ATOMIC | GFP.NOWARN)));
-      } catch (e) {
-        release();
-        if (isEnomem(e)) return 'failed';
-        throw e;
-      }
-      ctx.board.setHeld(ctx.slot, held.length);
-      // "Process" the packets, then free them.
-      for (const p of held) p.bytes[0] = burst;
-      release();
-      return 'ok';
-    },
-    idle: () => 0,
-    close: release,
-  };
+export interface NetOp {
+  burst: number;
 }
+
+export const net: LabWorkload<NetOp> = {
+  name: 'net',
+  summary: 'bursts of GFP_ATOMIC pages, processed and freed at once; a burst that fails is dropped',
+  schedule: (shape) => ({ intervalMs: shape.net.intervalMs }),
+  plan: (rng, _i, shape) => ({ burst: rng.int(shape.net.burst[0], shape.net.burst[1]) }),
+  start(ctx) {
+    const pool = ctx.pool;
+    const held: Page[] = [];
+    const release = () => {
+      for (const p of held) pool.free(p);
+      held.length = 0;
+    };
+    return {
+      run({ burst }) {
+        try {
+          for (let i = 0; i < burst; i++) held.push(ctx.timed(() => pool.alloc(GFP.ATOMIC | GFP.NOWARN)));
+        } catch (e) {
+          release();
+          if (isEnomem(e)) return 'failed';
+          throw e;
+        }
+        ctx.held(held.length);
+        // "Process" the packets, then free them.
+        for (const p of held) p.bytes[0] = burst;
+        release();
+        return 'ok';
+      },
+      close: release,
+    };
+  },
+};
