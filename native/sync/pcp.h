@@ -1,6 +1,7 @@
 // A per-thread page cache for C++ callers of a Pool: the kernel's per-CPU
-// lists (mm/page_alloc.c rmqueue_pcplist / free_unref_page), and the same
-// algorithm as src/mm/pcp.ts, which is what JavaScript threads use.
+// lists (mm/page_alloc.c rmqueue_pcplist / free_unref_page) in their plain
+// form — order 0 only, fixed batch and high. src/mm/pcp.ts, what JavaScript
+// threads use, adds the lists of orders 1–3 and the adaptive sizing.
 //
 // Order-0 pages come from a private stash refilled `batch` at a time by one
 // Pool::allocBulk (one zone-lock hold, watermark checked for the batch at

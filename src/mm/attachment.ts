@@ -146,6 +146,7 @@ export class Attachment implements PageOwner, WaitHost {
         : new Pcp(
             { batch: Math.min(pcp.batch, this.totalPages), high: Math.min(pcp.high, this.totalPages), adaptive: pcp.adaptive },
             Math.min(PCP_HIGH_MAX, this.totalPages >> 3),
+            this.totalPages,
             ctl,
             this.cachedWord,
           );
@@ -272,16 +273,17 @@ export class Attachment implements PageOwner, WaitHost {
   }
 
   /**
-   * May the page cache hand out a page now, with no refill or drain? It holds
-   * one; no kill is pending for this thread; no other thread asked for
-   * caches to be drained; free pages are above LOW plus the reservations.
+   * May the page cache hand out a block of this order (cacheableOrder())
+   * now, with no refill or drain? It holds one; no kill is pending for this
+   * thread; no other thread asked for caches to be drained; free pages are
+   * above LOW plus the reservations.
    */
-  cacheReady(): boolean {
+  cacheReady(order: number): boolean {
     const pcp = this.pcp;
     const ctl = this.ctl;
     return (
       pcp !== null &&
-      pcp.count > 0 &&
+      pcp.lists[order]!.count > 0 &&
       (ctl[this.sigWord]! & TASK_FLAG.SIGPENDING) === 0 &&
       ctl[CTL.DRAIN_GEN] === pcp.drainSeen &&
       this.aboveLow(false)
@@ -306,12 +308,13 @@ export class Attachment implements PageOwner, WaitHost {
     );
   }
 
-  /** The top page of the page cache, as a handle (cacheReady() or a refill said there is one). */
-  takeCached(): Page {
+  /** The hot end's block of this order in the page cache, as a handle (cacheReady() or a refill said there is one). */
+  takeCached(order: number): Page {
     const pcp = this.pcp!;
-    const s = pcp.pop();
-    const e = pcp.entries;
-    const page = makePage(this, e[2 * s]!, 0, e[2 * s + 1]!, pcp.views[s]);
+    const list = pcp.lists[order]!;
+    const s = pcp.pop(order);
+    const e = list.entries;
+    const page = makePage(this, e[2 * s]!, order, e[2 * s + 1]!, list.views[s]);
     pcp.publish();
     return page;
   }

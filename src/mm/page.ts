@@ -43,12 +43,12 @@ export let makePage: (owner: PageOwner, pfn: number, order: number, gen: number,
 /** The view a page already made, if any (so a per-thread cache can reuse it). */
 export let pageView: (p: Page) => Uint8Array | undefined;
 /**
- * The free fast path in one call: if `p` is a live order-0 page of `owner`
- * charged to the thread's own task, marks it freed and returns its
- * generation; otherwise -1 and nothing changes (the caller takes the slow
- * path, which reports what is wrong).
+ * The free fast path in one call: if `p` is a live page of `owner`, of
+ * order `maxOrder` or below, charged to the thread's own task, marks it
+ * freed and returns its generation; otherwise -1 and nothing changes (the
+ * caller takes the slow path, which reports what is wrong).
  */
-export let takeForCache: (p: unknown, owner: PageOwner) => number;
+export let takeForCache: (p: unknown, owner: PageOwner, maxOrder: number) => number;
 /** The logical task a page is charged to (0: its thread's own task). */
 export let pageTask: (p: Page) => number;
 export let setPageTask: (p: Page, task: number) => void;
@@ -122,9 +122,9 @@ export class Page {
     };
     pageView = (p) => p.#bytes;
     pageTask = (p) => p.#task;
-    takeForCache = (p, owner) => {
+    takeForCache = (p, owner, maxOrder) => {
       if (typeof p !== 'object' || p === null || !(#state in p)) return -1;
-      if (p.#owner !== owner || p.#state !== LIVE || p.order !== 0 || p.#task !== 0 || owner.closed) return -1;
+      if (p.#owner !== owner || p.#state !== LIVE || p.order > maxOrder || p.#task !== 0 || owner.closed) return -1;
       p.#state = FREED;
       return p.#gen;
     };

@@ -43,6 +43,7 @@ import { adopt, adoptBulk, allocBulk, freeBulk, transfer, transferBulk } from '.
 import { bufferOf, checkBufferSize, orderForSize, PoolBuffer } from './buffer.js';
 import { contextsUsed } from './context.js';
 import { checkFsReclaim } from './debug/lockdep.js';
+import { cacheableOrder, PCP_MAX_ORDER } from './pcp.js';
 import { handOut, touchesBytes } from './handout.js';
 import { allocSlowpath } from './slowpath.js';
 import { collectPressure, collectStats, type PoolPressure, type PoolStats } from './stats/stats.js';
@@ -134,13 +135,14 @@ export class Pool {
    * ERR_WOULD_BLOCK on the main thread where it would have to wait.
    */
   alloc(gfp: GfpMask = GFP.KERNEL, order = 0): Page {
-    // The fast path, small enough to inline: an order-0 page straight from
-    // this thread's page cache when nothing needs the prologue (a common
-    // mask; no scope, task or reservation ever entered; no debug option)
-    // and the cache may hand pages out now (Attachment.cacheReady()).
+    // The fast path, small enough to inline: a block of order 0 to
+    // PCP_MAX_ORDER straight from this thread's page cache when nothing
+    // needs the prologue (a common mask; no scope, task or reservation ever
+    // entered; no debug option) and the cache may hand one out now
+    // (Attachment.cacheReady()).
     const core = this.#core;
-    if (order === 0 && !contextsUsed && core.fastPathOk && isPlainMask(gfp) && core.cacheReady()) {
-      return core.takeCached();
+    if (cacheableOrder(order) && !contextsUsed && core.fastPathOk && isPlainMask(gfp) && core.cacheReady(order)) {
+      return core.takeCached(order);
     }
     return this.#allocSlow(gfp, order);
   }
@@ -227,19 +229,23 @@ export class Pool {
 
   /**
    * The fast path after the prologue: above LOW (plus the reservations the
-   * caller may not use). Order 0 of the thread's own task comes from the
-   * page cache, refilled in one batch when empty; anything else is one
-   * native allocation at LOW. Null sends the caller to the slow path.
+   * caller may not use). Orders 0 to PCP_MAX_ORDER of the thread's own task
+   * come from the page cache, each order's list refilled in one batch when
+   * empty; anything else is one native allocation at LOW, and so is an
+   * order > 0 block when the batch does not fit above LOW but the one block
+   * does. Null sends the caller to the slow path.
    */
   #fast(gfp: number, order: number, task: number): Page | null {
     const core = this.#core;
     const reserve = gfp & GFP.RESERVE ? ALLOC.RESERVE : 0;
     const pcp = core.pcp;
-    if (order === 0 && pcp !== null && task === 0) {
+    if (order <= PCP_MAX_ORDER && pcp !== null && task === 0) {
       core.checkDrain();
       if (!core.aboveLow(reserve !== 0)) return null;
-      if (pcp.count === 0 && !pcp.refill(core.slot, ALLOC.WMARK_LOW | reserve, core.freePages() < core.wmark.high)) return null;
-      return this.#handOut(core.takeCached(), gfp);
+      if (pcp.lists[order]!.count > 0 || pcp.refill(core.slot, order, ALLOC.WMARK_LOW | reserve, core.freePages() < core.wmark.high)) {
+        return this.#handOut(core.takeCached(order), gfp);
+      }
+      if (order === 0) return null;
     }
     const v = native.alloc(core.slot, order, ALLOC.WMARK_LOW | reserve, task);
     return v < 0 ? null : this.#page(v, order, gfp, task);
@@ -276,15 +282,15 @@ export class Pool {
 
   /** Returns a page to the pool. */
   free(page: Page): void {
-    // The fast path: a live order-0 page of this thread's own task goes
-    // into the page cache while it has room and takes frees
-    // (Attachment.cacheTakesFrees()), and no debug option is on.
+    // The fast path: a live block of order 0 to PCP_MAX_ORDER of this
+    // thread's own task goes into the page cache while it has room and takes
+    // frees (Attachment.cacheTakesFrees()), and no debug option is on.
     const core = this.#core;
     const pcp = core.pcp;
     if (pcp !== null && pcp.count < pcp.high && core.fastPathOk && core.cacheTakesFrees()) {
-      const gen = takeForCache(page, core);
+      const gen = takeForCache(page, core, PCP_MAX_ORDER);
       if (gen >= 0) {
-        pcp.push(page.pfn, gen, pageView(page));
+        pcp.push(page.order, page.pfn, gen, pageView(page));
         pcp.publish();
         return;
       }
@@ -298,9 +304,9 @@ export class Pool {
     checkPage(page, core);
     if (core.fill >= 0) page.bytes.fill(core.fill);
     const pcp = core.pcp;
-    if (page.order === 0 && pcp !== null && pageTask(page) === 0 && core.cacheTakesFrees()) {
+    if (page.order <= PCP_MAX_ORDER && pcp !== null && pageTask(page) === 0 && core.cacheTakesFrees()) {
       markFreed(page);
-      pcp.push(page.pfn, pageGen(page), pageView(page));
+      pcp.push(page.order, page.pfn, pageGen(page), pageView(page));
       if (pcp.count > pcp.high) pcp.overflow(core.slot, core.freePages() < core.wmark.high);
       pcp.publish();
       return;

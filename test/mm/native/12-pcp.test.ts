@@ -2,7 +2,8 @@
  * The per-thread page cache (pcp) seen from outside: cached pages are held
  * by no caller, go back on close, never exceed `high`, are given back by the
  * slow path, and never make an allocation fail that would succeed without
- * it. With the default sizing, high adapts: it grows when a thread frees
+ * it. Blocks of order 1 to 3 have lists of their own, drained in turn with
+ * order 0's; larger ones never enter. With the default sizing, high adapts: it grows when a thread frees
  * bursts of pages and shrinks when free memory runs below HIGH.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -79,10 +80,10 @@ describe('per-thread page cache', () => {
   it('close() returns cached pages with the rest', () => {
     const p = create({ size: '1MiB', pcp: { batch: 8, high: 32 } });
     const a = p.alloc();
-    const b = p.alloc(GFP.KERNEL, 3);
+    const b = p.alloc(GFP.KERNEL, 3); // an order-3 refill: two blocks, one cached
     p.free(p.alloc());
     const st = p.stats();
-    expect([st.threadPages, st.threadCachedPages]).toEqual([1 + 8, 7]);
+    expect([st.threadPages, st.threadCachedPages]).toEqual([1 + 8, 7 + 8]);
     const held = st.threadPages + st.threadCachedPages;
     const q = Pool.attach(p.handle);
     pools.push(q);
@@ -195,6 +196,80 @@ describe('per-thread page cache', () => {
     }
     expectAccounting(p, live.size);
     p.freeBulk([...live.values()]);
+    expectAccounting(p, 0);
+  });
+
+  it('blocks of order 1 to 3 come from the cache and go back to it; order 4 goes to the zone', () => {
+    const p = create({ size: '1MiB', pcp: { batch: 8, high: 32 } });
+    for (const order of [1, 2, 3]) {
+      const before = p.stats().threadCachedPages; // the lists of lower orders
+      const a = p.alloc(GFP.KERNEL, order);
+      expect(a.order).toBe(order);
+      expect(a.bytes.length).toBe(PAGE_SIZE << order);
+      // The refill took max(batch >> order, 2) blocks; the rest wait in the cache.
+      const blocks = Math.max(8 >> order, 2);
+      expect(p.stats().threadCachedPages - before).toBe((blocks - 1) << order);
+      a.bytes[0] = 7;
+      p.free(a);
+      expect(p.stats().threadCachedPages - before).toBe(blocks << order);
+      // The block just freed is the one handed out next, with no zone call.
+      const allocs = p.stats().counters.allocs;
+      const b = p.alloc(GFP.KERNEL, order);
+      expect([b.pfn, b.order, p.stats().counters.allocs]).toEqual([a.pfn, order, allocs]);
+      expect(() => a.bytes).toThrow(); // the old handle stays dead
+      expect(p._meta(b.pfn)).toMatchObject({ state: 'allocated', order, owner: p.taskId });
+      p.free(b);
+      expectAccounting(p, 0);
+    }
+    const cached = p.stats().threadCachedPages;
+    const big = p.alloc(GFP.KERNEL, 4);
+    p.free(big);
+    expect(p.stats().threadCachedPages).toBe(cached);
+    expect(p._meta(big.pfn).state).toBe('free');
+    expectAccounting(p, 0);
+  });
+
+  it('a drain takes every order in turn, and the cache passes high by less than one block', () => {
+    const p = create({ size: '4MiB', pcp: { batch: 8, high: 32 } });
+    const held: Page[] = [];
+    for (let i = 0; i < 20; i++) for (const order of [0, 1, 2, 3]) held.push(p.alloc(GFP.KERNEL, order));
+    let x = 12345;
+    while (held.length > 0) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      p.free(held.splice(x % held.length, 1)[0]!);
+      expect(p.stats().threadCachedPages).toBeLessThan(32 + 8);
+    }
+    // The last frees, of every order, stay cached: no one order took the cache.
+    const s = p.stats();
+    expect(s.threadCachedPages).toBeGreaterThan(0);
+    expectAccounting(p, 0);
+    const q = Pool.attach(p.handle);
+    pools.push(q);
+    p.close();
+    expect(q.stats().freePages).toBe(1024);
+  });
+
+  it('a cached block does not keep its buddy from merging: the slow path drains it', () => {
+    const p = create({ size: 32 * PAGE_SIZE, maxOrder: 4, pcp: { batch: 16, high: 32 } });
+    const a = p.alloc(GFP.KERNEL, 3); // the refill takes both order-3 halves of one order-4 block
+    p.free(a);
+    expect(p.stats().threadCachedPages).toBe(16);
+    const first = p.alloc(GFP.KERNEL, 4);
+    const second = p.alloc(GFP.KERNEL, 4); // only there once the cached halves merge
+    expect(p.stats().threadCachedPages).toBe(0);
+    expectAccounting(p, 32);
+    p.freeBulk([first, second]);
+    expectAccounting(p, 0);
+  });
+
+  it('an order-3 batch that does not fit above LOW still allocates the one block', () => {
+    const p = create({ size: 32 * PAGE_SIZE, maxOrder: 4, watermarks: { min: 0, low: 20, high: 20 } });
+    // The two-block refill would leave 16 free, below LOW; one block leaves 24.
+    const a = p.alloc(GFP.KERNEL, 3);
+    expect(a.order).toBe(3);
+    const s = p.stats();
+    expect([s.threadPages, s.threadCachedPages, s.freePages]).toEqual([8, 0, 24]);
+    p.free(a);
     expectAccounting(p, 0);
   });
 });
