@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// An HTTP key-value service whose memory is a nofail pool:
-//   - request bodies are read into pool pages by the load shedder (503 with
-//     Retry-After when the pool cannot give a body's pages within budget,
-//     or while PSI / free pages say the pool is under pressure; 413 for
-//     bodies over the limit);
-//   - values live in a PoolCache (pool pages, LRU, given back by the
-//     shrinker under pressure) and are served from its pages without a copy;
+// An HTTP key-value service whose memory is a nofail pool, with no copy of
+// a value after it left the socket:
+//   - request bodies are read into pool pages by the load shedder: a body of
+//     declared length is admitted or refused before it is read (503 with
+//     Retry-After when its pages cannot be had within budget — free memory,
+//     then the cache's reclaimable pages, then a short wait; 413 over the
+//     limit), and a refused client still reads its answer;
+//   - a stored body becomes the cache entry itself: cache.adopt() takes its
+//     pages, with the sha256 as the entry's meta (LRU, given back by the
+//     shrinker under pressure);
+//   - responses are written from pool pages (sendPages: one writev, the
+//     pages released when the response finishes or its connection dies);
 //   - /metrics is the pool's Prometheus exposition plus the service's own.
 //
 // Routes:
@@ -25,19 +30,47 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { exposition, LoadShedder, METRICS_CONTENT_TYPE, metricsOf, Pool, PoolCache, readPoolBody } from 'nofail';
+import { exposition, LoadShedder, METRICS_CONTENT_TYPE, metricsOf, Pool, PoolCache, readPoolBody, sendPages } from 'nofail';
 
-const { values: args } = parseArgs({
-  options: {
-    port: { type: 'string', default: process.env.PORT ?? '8080' },
-    host: { type: 'string', default: '127.0.0.1' },
-    'pool-size': { type: 'string', default: '64MiB' },
-    'cache-size': { type: 'string' },
-    policy: { type: 'string', default: 'reserve' },
-    'budget-ms': { type: 'string', default: '50' },
-    'max-body': { type: 'string', default: '1MiB' },
-  },
-});
+const USAGE = `Usage: node examples/service.mjs [options]
+
+An HTTP key-value service whose memory is a nofail pool. Prints one JSON line
+{"listening": url, ...} when ready.
+
+Options:
+  --port <N>          port to listen on (default $PORT or 8080)
+  --host <ADDR>       address to listen on (default 127.0.0.1)
+  --pool-size <SIZE>  the pool (default 64MiB)
+  --cache-size <SIZE> the value cache's limit (default: the whole pool)
+  --policy <P>        load shedding: reserve, loop or nowait (default reserve)
+  --budget-ms <MS>    how long a body may wait for its pages (default 50)
+  --max-body <SIZE>   bodies over this get 413 (default 1MiB)
+  -h, --help          print this and exit
+`;
+
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      port: { type: 'string', default: process.env.PORT ?? '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'pool-size': { type: 'string', default: '64MiB' },
+      'cache-size': { type: 'string' },
+      policy: { type: 'string', default: 'reserve' },
+      'budget-ms': { type: 'string', default: '50' },
+      'max-body': { type: 'string', default: '1MiB' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (e) {
+  // An unknown option or a missing value: say which, show the usage, exit 2 (no stack trace).
+  process.stderr.write(`error: ${e.message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 const pool = Pool.create({ size: args['pool-size'] });
 const total = pool.totalPages;
@@ -50,11 +83,10 @@ const shedder = new LoadShedder(pool, {
   maxBodyBytes: args['max-body'],
 });
 
-const DIGEST = 32; // a value is stored as sha256(body) followed by the body
 const sha256 = (parts) => {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
-  return h.digest();
+  return h.digest('hex');
 };
 
 // Peak pages in use, sampled cheaply (pool.pressure() is ~1 µs).
@@ -75,42 +107,25 @@ function reply(res, status, text, headers = {}) {
   res.end(text);
 }
 
-/** Writes views of pool pages and calls done once the response is finished or dead. */
-function sendPages(res, status, headers, buffers, size, done) {
-  let called = false;
-  const once = () => {
-    if (!called) {
-      called = true;
-      done();
-    }
-  };
-  // 'close' comes after the last byte went out, or when the connection
-  // died; if it already died, no event will come.
-  if (res.destroyed) return once();
-  res.once('close', once);
-  res.writeHead(status, { 'content-length': size, ...headers });
-  for (const b of buffers) res.write(b);
-  res.end(once);
-}
-
 async function put(req, res, key) {
   const body = await readPoolBody(shedder, req, res);
   if (body === null) return;
   try {
-    const parts = body.buffers();
-    const digest = sha256(parts);
-    if (req.headers['x-checksum'] !== digest.toString('hex')) {
+    const sha = sha256(body.buffers());
+    if (req.headers['x-checksum'] !== sha) {
       served.badChecksum++;
       return reply(res, 400, 'checksum mismatch\n');
     }
-    if (!cache.set(key, [digest, ...parts])) {
+    // The body's pages become the entry (no copy); false only for a value
+    // larger than the whole cache, which is then refused like any other.
+    if (!cache.adopt(key, body, { sha })) {
       served.cacheFull++;
-      return reply(res, 503, 'no memory to cache the value\n', { 'retry-after': String(shedder.options.retryAfterSeconds) });
+      return shedder.refuse(res, 'no-memory');
     }
     served.put++;
     reply(res, 201, 'stored\n');
   } finally {
-    body.free();
+    body.free(); // a no-op once adopted
   }
 }
 
@@ -121,17 +136,15 @@ function get(res, key) {
     return reply(res, 404, 'not found\n');
   }
   served.get++;
-  const [first, ...rest] = ref.buffers;
-  const checksum = first.subarray(0, DIGEST).toString('hex');
-  sendPages(res, 200, { 'content-type': 'application/octet-stream', 'x-checksum': checksum }, [first.subarray(DIGEST), ...rest], ref.size - DIGEST, ref.release);
+  // The pin is the response's now: released when it finishes or dies.
+  sendPages(res, ref, { headers: { 'x-checksum': ref.meta.sha } });
 }
 
 async function echo(req, res) {
   const body = await readPoolBody(shedder, req, res);
   if (body === null) return;
   served.echo++;
-  const parts = body.buffers();
-  sendPages(res, 200, { 'content-type': 'application/octet-stream', 'x-checksum': sha256(parts).toString('hex') }, parts, body.size, () => body.free());
+  sendPages(res, body, { headers: { 'x-checksum': sha256(body.buffers()) } });
 }
 
 function metrics(res) {
@@ -168,6 +181,8 @@ function debugPool(res) {
     cachePages: c.pages,
     // Pages held by anything but the value cache: requests in flight.
     inFlightPages: s.allocatedPages - c.pages,
+    // Of those, the pages of bodies being read or handled (the shedder's count).
+    bodyPages: shedder.stats().bodyPages,
     peakUsedPages: peakUsed,
     eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     served,

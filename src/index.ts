@@ -41,6 +41,6 @@ export {
   type MetricsOptions,
   type MetricType,
 } from './service/metrics.js';
-export { type CacheRef, DEFAULT_CACHE_GFP, PoolCache, type PoolCacheOptions, type PoolCacheStats } from './service/poolcache.js';
-export { type LoadShedOptions, LoadShedder, type LoadShedStats, PoolBody, ShedError, type ShedPolicy, type ShedReason } from './service/shed.js';
-export { contentLength, readPoolBody, sendShed } from './service/http.js';
+export { type CacheMeta, type CacheRef, DEFAULT_CACHE_GFP, PoolCache, type PoolCacheOptions, type PoolCacheStats } from './service/poolcache.js';
+export { type BodyState, type LoadShedOptions, LoadShedder, type LoadShedStats, PoolBody, type RefusalTarget, ShedError, type ShedPolicy, type ShedReason } from './service/shed.js';
+export { contentLength, hasBody, type PageSource, readPoolBody, sendPages, type SendPagesOptions, sendShed } from './service/http.js';

@@ -3,24 +3,34 @@
  * pages and which gives them back under pressure.
  *
  * Recency is lru-cache's (its maxSize counts pages here); what this file
- * adds is the memory: a value is copied into order-0 pages (order 0 so that
- * a fragmented pool can still cache, as the kernel's page cache does), and
+ * adds is the memory: a value lives in order-0 pages (order 0 so that a
+ * fragmented pool can still cache, as the kernel's page cache does), and
  * the cache registers a shrinker (needs 'none': freeing a clean copy needs
  * neither I/O nor the filesystem), so direct reclaim and kswapd evict its
  * coldest entries before anyone is refused memory.
+ *
+ * Values come in two ways: set() copies bytes into new pages; adopt() takes
+ * a request body's pages as they are (ownership moves, bytes don't: see
+ * body.ts for who owns a page when). Each entry may carry a small JSON
+ * `meta` (a digest, a content type), kept beside its pages.
  *
  * Readers either copy (get) or pin (acquire): a pinned entry that is
  * evicted, replaced or deleted leaves the cache at once but keeps its pages
  * until the last release(), so a response still being written is never
  * served someone else's bytes. Counting rule: count() reports every page
  * the cache holds; scan() returns only the pages actually freed (a pinned
- * entry's pages are freed later, by release()).
+ * entry's pages are freed later, by release()). Every page the cache holds
+ * is in exactly one entry:
+ *
+ *   stats().pages == Σ live entries' pages + pinnedEvictedPages
  *
  * Like pages, a PoolCache belongs to the thread that made it.
  */
 import { LRUCache } from 'lru-cache';
-import { AllocError, InvalidArgTypeError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
+import { AllocError, BadPageError, InvalidArgTypeError, OutOfRangeError, PoolClosedError, WouldBlockError } from '../errors.js';
 import { validateOptions } from '../validators.js';
+import { PoolBody, takePages } from './body.js';
+import { type CacheMeta, snapshotMeta } from './meta.js';
 import { copyIntoPages, pageViews } from './span.js';
 import { GFP, type GfpMask, type Page, PAGE_SIZE, parseSize, type Pool, validateGfp } from '../mm/index.js';
 
@@ -60,7 +70,9 @@ export interface PoolCacheStats {
   hits: number;
   misses: number;
   sets: number;
-  /** set() calls that could not get pages (nothing was cached). */
+  /** Of those, adopt() calls: entries made of a body's own pages, no copy. */
+  adopted: number;
+  /** set() and adopt() calls that cached nothing (no pages, or larger than the cache). */
   setFailures: number;
   /** Entries pushed out by the size or entry bound. */
   evictions: number;
@@ -70,20 +82,64 @@ export interface PoolCacheStats {
   shrunkPages: number;
 }
 
-/** A pinned entry: `buffers` are views of its pages (the last one trimmed), valid until release(). */
-export interface CacheRef {
+/**
+ * A pinned entry: `buffers` are views of its pages (adjacent pages in one
+ * view, the last one trimmed), valid until release(); `meta` is what was
+ * stored with it. release() is idempotent.
+ */
+export interface CacheRef<M extends CacheMeta = CacheMeta> {
   readonly size: number;
   readonly buffers: readonly Buffer[];
+  readonly meta: M | undefined;
+  readonly released: boolean;
   release(): void;
 }
+
+export type { CacheMeta } from './meta.js';
 
 class Entry {
   refs = 0;
   live = true;
+  /** The views readers get, made once (a frozen array: every pin shares it). */
+  #views: readonly Buffer[] | null = null;
   constructor(
     readonly pages: Page[],
     readonly size: number,
+    readonly meta: CacheMeta | undefined,
   ) {}
+
+  get views(): readonly Buffer[] {
+    return (this.#views ??= Object.freeze(pageViews(this.pages, this.size)));
+  }
+}
+
+/** A pin on an entry; the last release of an entry that left the cache frees its pages. */
+class Pin implements CacheRef {
+  #entry: Entry | null;
+  readonly #unpin: (e: Entry) => void;
+  readonly size: number;
+  readonly buffers: readonly Buffer[];
+  readonly meta: CacheMeta | undefined;
+
+  constructor(e: Entry, unpin: (e: Entry) => void) {
+    e.refs++;
+    this.#entry = e;
+    this.#unpin = unpin;
+    this.size = e.size;
+    this.buffers = e.views;
+    this.meta = e.meta;
+  }
+
+  get released(): boolean {
+    return this.#entry === null;
+  }
+
+  release(): void {
+    const e = this.#entry;
+    if (e === null) return;
+    this.#entry = null;
+    this.#unpin(e);
+  }
 }
 
 /**
@@ -100,7 +156,7 @@ const MAX_ENTRIES = 2 ** 24;
 
 export const DEFAULT_CACHE_GFP = GFP.KERNEL | GFP.NORETRY | GFP.NOWARN;
 
-export class PoolCache<K extends {} = string> {
+export class PoolCache<K extends {} = string, M extends CacheMeta = CacheMeta> {
   readonly #pool: Pool;
   readonly #lru: LRUCache<K, Entry>;
   readonly #gfp: number;
@@ -109,7 +165,11 @@ export class PoolCache<K extends {} = string> {
   #livePages = 0;
   #pinnedEvicted = 0;
   #closed = false;
-  readonly #c = { hits: 0, misses: 0, sets: 0, setFailures: 0, evictions: 0, shrunk: 0, shrunkPages: 0 };
+  readonly #c = { hits: 0, misses: 0, sets: 0, adopted: 0, setFailures: 0, evictions: 0, shrunk: 0, shrunkPages: 0 };
+  readonly #unpin = (e: Entry): void => {
+    e.refs--;
+    if (!e.live && e.refs === 0) this.#freePages(e, true);
+  };
 
   constructor(pool: Pool, options: PoolCacheOptions) {
     validateOptions(options, 'PoolCache options', ['maxBytes', 'maxEntries', 'gfp', 'name', 'seeks', 'batch'] satisfies (keyof PoolCacheOptions)[]);
@@ -161,15 +221,21 @@ export class PoolCache<K extends {} = string> {
    * entry there. `value` may be given in pieces (e.g. a PoolBody's
    * buffers()), which are stored as one value. Returns false, caching
    * nothing, when the pages cannot be had with the cache's GFP mask or the
-   * value is larger than the cache.
+   * value is larger than the cache. A request body's pages need no copy:
+   * adopt() them instead.
    */
-  set(key: K, value: Uint8Array | string | readonly Uint8Array[]): boolean {
+  set(key: K, value: Uint8Array | string | readonly Uint8Array[], meta?: M): boolean {
     this.#open();
     checkKey(key);
     const parts = typeof value === 'string' ? [Buffer.from(value)] : value instanceof Uint8Array ? [value] : value;
     if (!Array.isArray(parts) || !parts.every((p) => p instanceof Uint8Array)) {
-      throw new InvalidArgTypeError('value must be a Uint8Array, a string or an array of Uint8Arrays');
+      throw new InvalidArgTypeError(
+        value instanceof PoolBody
+          ? 'value is a PoolBody: cache.adopt(key, body) takes its pages without a copy'
+          : 'value must be a Uint8Array, a string or an array of Uint8Arrays',
+      );
     }
+    const m = snapshotMeta(meta);
     let size = 0;
     for (const p of parts) size += p.length;
     this.#c.sets++;
@@ -197,7 +263,37 @@ export class PoolCache<K extends {} = string> {
     let at = 0;
     for (const part of parts) at = copyIntoPages(pages, at, part);
     this.#livePages += n;
-    this.#lru.set(key, new Entry(pages, size));
+    this.#lru.set(key, new Entry(pages, size, m));
+    return true;
+  }
+
+  /**
+   * Caches `body`'s pages under `key` as they are — no copy — with `meta`
+   * beside them, replacing any entry there. From then on the pages are the
+   * cache's: body.state is 'adopted' and body.free() does nothing. Returns
+   * false when the body is larger than the cache: nothing is cached (the
+   * key has no value), and the body is still the caller's to free. Throws
+   * BadPageError for a body already freed or adopted, or of another pool.
+   */
+  adopt(key: K, body: PoolBody, meta?: M): boolean {
+    this.#open();
+    checkKey(key);
+    if (!(body instanceof PoolBody)) throw new InvalidArgTypeError('body must be a PoolBody (from a LoadShedder); set() copies other values');
+    if (body.state !== 'open') throw new BadPageError(`cannot adopt a body that was ${body.state === 'adopted' ? 'adopted already' : 'freed'}`);
+    const m = snapshotMeta(meta);
+    this.#c.sets++;
+    this.#c.adopted++;
+    // As in set(): the old value goes first, whatever happens next.
+    this.#lru.delete(key);
+    if (Math.max(1, body.pages.length) > this.#lru.maxSize) {
+      this.#c.setFailures++;
+      return false;
+    }
+    // The move: the body's ledger stops counting the pages and the cache
+    // starts, in one synchronous step (body.ts).
+    const { pages, size } = takePages(body, this.#pool);
+    this.#livePages += pages.length;
+    this.#lru.set(key, new Entry(pages, size, m));
     return true;
   }
 
@@ -205,30 +301,26 @@ export class PoolCache<K extends {} = string> {
   get(key: K): Buffer | undefined {
     const e = this.#lookup(key);
     if (e === undefined) return undefined;
-    return Buffer.concat(pageViews(e.pages, e.size), e.size);
+    return Buffer.concat(e.views, e.size);
+  }
+
+  /** get() with the entry's meta: { value (a copy), meta }, or undefined. */
+  getEntry(key: K): { value: Buffer; meta: M | undefined } | undefined {
+    const e = this.#lookup(key);
+    if (e === undefined) return undefined;
+    return { value: Buffer.concat(e.views, e.size), meta: e.meta as M | undefined };
   }
 
   /**
-   * Pins the entry and returns views of its pages (no copy), or undefined.
-   * The views stay valid — and their pages allocated — until release(),
-   * even if the entry is evicted, replaced or deleted meanwhile.
+   * Pins the entry and returns views of its pages (no copy) and its meta,
+   * or undefined. The views stay valid — and their pages allocated — until
+   * release(), even if the entry is evicted, replaced or deleted meanwhile.
+   * sendPages(res, ref) / reply.sendPool(ref) send them and release.
    */
-  acquire(key: K): CacheRef | undefined {
+  acquire(key: K): CacheRef<M> | undefined {
     const e = this.#lookup(key);
     if (e === undefined) return undefined;
-    e.refs++;
-    const buffers = pageViews(e.pages, e.size);
-    let released = false;
-    return {
-      size: e.size,
-      buffers,
-      release: () => {
-        if (released) return;
-        released = true;
-        e.refs--;
-        if (!e.live && e.refs === 0) this.#freePages(e, true);
-      },
-    };
+    return new Pin(e, this.#unpin) as CacheRef as CacheRef<M>;
   }
 
   has(key: K): boolean {
@@ -310,7 +402,9 @@ export class PoolCache<K extends {} = string> {
 
   #freePages(e: Entry, wasPinned: boolean): void {
     if (wasPinned) this.#pinnedEvicted -= e.pages.length;
-    for (const p of e.pages) this.#pool.free(p);
+    // A pin released after the pool closed in this thread (a response that
+    // finished late): the pages went with the pool.
+    if (!this.#pool.closed && e.pages.length > 0) this.#pool.freeBulk(e.pages);
     this.#freedCount += e.pages.length;
   }
 

@@ -1,55 +1,72 @@
 /**
- * Load shedding: admit a request only if its body can be had in pool pages
- * within a budget, and refuse early while the pool is under pressure.
+ * Load shedding: admit a request body only if its pages can be had within
+ * a budget, refuse it (413, or 503 with Retry-After) otherwise, and answer
+ * the refusal so that the client hears it (refusal.ts).
  *
- * The order of checks is the cheap one first:
- *   1. size: a body larger than maxBodyBytes is refused (413), before any
- *      memory is touched;
- *   2. pressure: PSI some/full avg10 above its threshold, or free pages
- *      below a watermark (plus what reservations hold back) — refused (503)
- *      without trying, as @fastify/under-pressure does;
- *   3. the pages themselves, by policy, within budgetMs:
+ * A body of declared length is decided before a byte of it is read
+ * (claim): all its pages at once, or a refusal. The checks, cheap first:
+ *   1. size: over maxBodyBytes, or more pages than the pool has: 413;
+ *   2. the pages now, from free memory (one allocBulk, all or none);
+ *   3. the pages by reclaiming caches (PoolCache's shrinker) — a cache is
+ *      memory a body may have, so a full cache is not pressure;
+ *   4. only then waiting for other requests to free theirs, within
+ *      budgetMs, by policy (steps 3 and 4 are the allocator's own loop:
+ *      a reservation or an allocation that cannot be had reclaims, goes
+ *      round again while reclaim frees something, and only then waits):
  *      - 'reserve': one reservation for the whole body (pool.reserveAsync),
- *        then the pages inside its scope: all or nothing, so a request never
- *        sits on part of its memory while it waits for the rest;
+ *        so a request never sits on part of its memory while it waits for
+ *        the rest;
  *      - 'loop': page by page with allocAsync (GFP.KERNEL: reclaim, then
  *        wait for frees — the allocator's own "too small to fail" loop),
  *        cut off by the budget; partial holders can crowd each other out,
  *        which is what the comparison between the two is for;
- *      - 'nowait': GFP.NOWAIT, page by page: fail fast.
- *   Failing the budget is a 503 with Retry-After, never a hang.
+ *      - 'nowait': neither reclaim nor waiting: free memory or a refusal.
+ * Pressure — PSI some/full avg10 over its threshold, or free pages below
+ * the minFree watermark — is what step 4 reads: under pressure a body that
+ * does not fit after steps 2 and 3 is refused at once instead of waiting,
+ * since the memory it would wait for is held by requests like it. Pressure
+ * never refuses a body that fits: shedding those is what left a pool
+ * idle under overload (issue 14).
+ *
+ * Bodies of unknown length (chunked) are read page by page under the same
+ * rules, the budget counted from admit() (a slow uploader spends it too).
+ * Requests without a body allocate nothing and are not shed for memory;
+ * gate() is there for the routes that want them shed all the same.
  *
  * Nothing here blocks the event loop: every wait is an awaited promise
- * (allocAsync, reserveAsync), and synchronous allocations are made only
- * where they cannot wait (NOWAIT, or inside a reservation's scope).
- * Bodies of unknown length (chunked) are read page by page under the same
- * budget, counted from admit() (so a slow uploader spends it too); under
- * 'reserve' each chunk's pages are one reservation. A body that needs
- * more pages than the pool has is refused as too large (413).
+ * (allocAsync, reserveAsync). Counting rule: every refusal is counted
+ * once, by reason, when it is decided (admit/claim/read, gate, refuse).
  */
-import { copyIntoPages, pageViews } from './span.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { AllocError, OutOfRangeError, WouldBlockError } from '../errors.js';
 import { optionKeys, validateOptions } from '../validators.js';
-import { GFP, type GfpMask, type Page, PAGE_SIZE, parseSize, type Pool, type Reservation, validateGfp } from '../mm/index.js';
+import { GFP, type GfpMask, type Page, PAGE_SIZE, parseSize, type Pool, validateGfp } from '../mm/index.js';
+import { type BodyLedger, PoolBody, readInto } from './body.js';
+import { answerRefusal, drainAfter, type RefusalTarget, SHED_REASONS, ShedError, type ShedReason } from './refusal.js';
+
+export { PoolBody, type BodyState } from './body.js';
+export { type RefusalTarget, ShedError, type ShedReason } from './refusal.js';
 
 export type ShedPolicy = 'reserve' | 'loop' | 'nowait';
-export type ShedReason = 'too-large' | 'psi-some' | 'psi-full' | 'watermark' | 'budget';
 
 export interface LoadShedOptions {
-  /** How body pages are obtained; default 'reserve'. */
+  /** How body pages are waited for once neither free memory nor reclaim has them; default 'reserve'. */
   policy?: ShedPolicy;
   /** Time allowed to obtain a body's pages, ms; default 100. */
   budgetMs?: number;
   /** Larger bodies are refused with 413; default 1 MiB. */
   maxBodyBytes?: number | string;
-  /** Refuse while PSI some avg10 (percent) is above this; default 60. `false` turns the check off. */
+  /** Under pressure while PSI some avg10 (percent) is above this; default 60. `false` turns the check off. */
   psiSome?: number | false;
-  /** Refuse while PSI full avg10 (percent) is above this; default 30. `false` turns the check off. */
+  /** Under pressure while PSI full avg10 (percent) is above this; default 30. `false` turns the check off. */
   psiFull?: number | false;
-  /** Refuse while free pages (with this thread's page cache) are below this watermark plus reserved pages; default 'min'. `false`: off. */
+  /** Under pressure while free pages (with this thread's page cache) are below this watermark plus reserved pages; default 'min'. `false`: off. */
   minFree?: 'min' | 'low' | 'high' | false;
   /** Retry-After on 503 responses, seconds; default 1. */
   retryAfterSeconds?: number;
+  /** How long a refused request's unread body is drained after the answer went out before its connection is closed, ms; default 5000. */
+  lingerMs?: number;
   /**
    * GFP mask of the 'loop' policy's allocations; default GFP.KERNEL | NOWARN,
    * the allocator's plain loop. With an OOM killer configured that may kill
@@ -64,82 +81,12 @@ export interface LoadShedStats {
   shed: Record<ShedReason, number>;
   /** Bodies read, bytes. */
   bytes: number;
-}
-
-/** A refused request: `status` is what to answer (413 or 503). */
-export class ShedError extends Error {
-  readonly code = 'ERR_SHED' as const;
-  readonly reason: ShedReason;
-  readonly status: 413 | 503;
-  readonly retryAfterSeconds: number;
-  constructor(reason: ShedReason, message: string, retryAfterSeconds: number) {
-    super(message);
-    this.name = 'ShedError';
-    this.reason = reason;
-    this.status = reason === 'too-large' ? 413 : 503;
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-
-  /** What web frameworks read (Fastify's default error handler uses both). */
-  get statusCode(): 413 | 503 {
-    return this.status;
-  }
-
-  get headers(): Record<string, string> {
-    return this.status === 503 ? { 'retry-after': String(this.retryAfterSeconds) } : { connection: 'close' };
-  }
-}
-
-/**
- * A request body in pool pages. Free it once the request is done with it
- * (free() is idempotent, so a `finally` and an error path may both call it).
- */
-export class PoolBody {
-  readonly #pool: Pool;
-  readonly pages: Page[];
-  #size = 0;
-  #freed = false;
-
-  /** @internal */
-  constructor(pool: Pool, pages: Page[]) {
-    this.#pool = pool;
-    this.pages = pages;
-  }
-
-  /** Bytes in the body. */
-  get size(): number {
-    return this.#size;
-  }
-
-  get freed(): boolean {
-    return this.#freed;
-  }
-
-  /** @internal Appends bytes; the pages must already be there. */
-  append(chunk: Uint8Array): void {
-    this.#size = copyIntoPages(this.pages, this.#size, chunk);
-  }
-
-  /** Views of the body's pages (no copy), valid until free(). */
-  buffers(): Buffer[] {
-    return pageViews(this.pages, this.#size);
-  }
-
-  /** The body as one fresh Buffer (a copy). */
-  toBuffer(): Buffer {
-    return Buffer.concat(this.buffers(), this.#size);
-  }
-
-  free(): void {
-    if (this.#freed) return;
-    this.#freed = true;
-    for (const p of this.pages) this.#pool.free(p);
-    this.pages.length = 0;
-  }
-
-  [Symbol.dispose](): void {
-    this.free();
-  }
+  /** Pages held by open bodies now (admitted or being read; neither freed nor adopted by a cache). */
+  bodyPages: number;
+  /** Bodies admitted at once from free memory or by reclaiming caches, without waiting. */
+  admittedAtOnce: number;
+  /** Refused connections closed because the client was still sending lingerMs after its answer. */
+  cutOff: number;
 }
 
 interface Resolved {
@@ -150,10 +97,11 @@ interface Resolved {
   psiFull: number | false;
   minFree: 'min' | 'low' | 'high' | false;
   retryAfterSeconds: number;
+  lingerMs: number;
   gfp: number;
 }
 
-const SHED_KEYS = optionKeys<LoadShedOptions>()('policy', 'budgetMs', 'maxBodyBytes', 'psiSome', 'psiFull', 'minFree', 'retryAfterSeconds', 'gfp');
+const SHED_KEYS = optionKeys<LoadShedOptions>()('policy', 'budgetMs', 'maxBodyBytes', 'psiSome', 'psiFull', 'minFree', 'retryAfterSeconds', 'lingerMs', 'gfp');
 
 function resolve(o: LoadShedOptions): Resolved {
   validateOptions(o, 'load-shedding options', SHED_KEYS);
@@ -182,17 +130,27 @@ function resolve(o: LoadShedOptions): Resolved {
     psiFull: pct(o.psiFull, 'psiFull', 30),
     minFree,
     retryAfterSeconds: Math.ceil(num(o.retryAfterSeconds, 'retryAfterSeconds', 1, 86_400)),
+    lingerMs: num(o.lingerMs, 'lingerMs', 5000, 600_000),
     gfp,
   };
 }
 
+/** One reclaim pass, no waiting: reserveAsync with a zero timeout runs exactly that. */
+const NO_WAIT = { timeoutMs: 0 } as const;
+
 export class LoadShedder {
   readonly pool: Pool;
   readonly options: Readonly<Resolved>;
-  readonly #stats: LoadShedStats = {
+  readonly #ledger: BodyLedger = { pages: 0 };
+  readonly #stats = {
     admitted: 0,
+    admittedAtOnce: 0,
     bytes: 0,
-    shed: { 'too-large': 0, 'psi-some': 0, 'psi-full': 0, watermark: 0, budget: 0 },
+    cutOff: 0,
+    shed: Object.fromEntries(SHED_REASONS.map((r) => [r, 0])) as Record<ShedReason, number>,
+  };
+  readonly #onCutOff = (): void => {
+    this.#stats.cutOff++;
   };
 
   constructor(pool: Pool, options: LoadShedOptions = {}) {
@@ -200,7 +158,7 @@ export class LoadShedder {
     this.options = Object.freeze(resolve(options));
   }
 
-  /** Why a request would be refused right now without trying (null: it would be tried). */
+  /** Why the pool is under pressure right now (null: it is not). */
   pressure(): ShedReason | null {
     const o = this.options;
     if (o.psiSome === false && o.psiFull === false && o.minFree === false) return null;
@@ -213,89 +171,210 @@ export class LoadShedder {
     return null;
   }
 
-  /** pressure() as a refusal, counted in stats(): what to answer now, or null to go on. */
+  /**
+   * pressure() as a refusal, counted in stats(): what to answer now, or
+   * null to go on. For requests that bring no body (they are not shed by
+   * default: they allocate nothing) on routes that want them shed anyway.
+   */
   gate(): ShedError | null {
     const why = this.pressure();
     return why === null ? null : this.#refuse(why, `memory pressure (${why})`);
   }
 
   /**
-   * Reads a body of `length` bytes (undefined: unknown, read until the
-   * source ends) from `source` into pool pages. Throws ShedError when the
-   * request must be refused; the body's pages are then already freed, and
-   * a stream source is left undestroyed, so that the refusal can still be
-   * answered on its connection (node:http discards the unread rest).
-   * `checkPressure: false` skips the pressure gate (the size and the
-   * budget still apply).
+   * The pages for a body of `length` declared bytes, before any of it is
+   * read: a PoolBody holding them (empty; fill() reads into it), or a
+   * ShedError thrown (counted). See the file comment for the checks.
    */
-  async admit(length: number | undefined, source: AsyncIterable<Uint8Array>, options: { checkPressure?: boolean } = {}): Promise<PoolBody> {
+  async claim(length: number): Promise<PoolBody> {
     const o = this.options;
-    if (length !== undefined && length > o.maxBodyBytes) throw this.#refuse('too-large', `body of ${length} bytes is over ${o.maxBodyBytes}`);
-    if (options.checkPressure !== false) {
+    if (!Number.isSafeInteger(length) || length < 0) throw new OutOfRangeError(`length must be a non-negative integer; received ${String(length)}`);
+    if (length > o.maxBodyBytes) throw this.#refuse('too-large', `body of ${length} bytes is over ${o.maxBodyBytes}`);
+    const body = PoolBody.open(this.pool, this.#ledger);
+    try {
+      await this.#grow(body, Math.ceil(length / PAGE_SIZE), performance.now() + o.budgetMs);
+    } catch (err) {
+      body.free();
+      throw err;
+    }
+    return body;
+  }
+
+  /**
+   * Reads `source` into `body` (from claim(): every page is there) up to
+   * its declared `length`. On failure the body is freed and the error
+   * rethrown: the source closed early (IncompleteBodyError) or failed.
+   */
+  async fill(body: PoolBody, source: Readable | AsyncIterable<Uint8Array>, length: number): Promise<PoolBody> {
+    try {
+      await readInto(body, source, length, () => new OutOfRangeError(`the body is longer than its declared ${length} bytes`), null);
+      if (body.size !== length) throw new OutOfRangeError(`the body ended after ${body.size} of its declared ${length} bytes`);
+    } catch (err) {
+      body.free();
+      throw err;
+    }
+    return this.#admitted(body);
+  }
+
+  /**
+   * Reads a body of `length` bytes (undefined: unknown, read until the
+   * source ends) from `source` into pool pages: claim() then fill() for a
+   * declared length, page by page otherwise. Throws ShedError when the
+   * request must be refused; the body's pages are then already freed and
+   * the source paused, not destroyed, so that the refusal can still be
+   * answered on its connection (refuse() drains it). `checkPressure`:
+   * apply gate() first, as for a request without a body (default false).
+   */
+  async admit(length: number | undefined, source: Readable | AsyncIterable<Uint8Array>, options: { checkPressure?: boolean } = {}): Promise<PoolBody> {
+    if (options.checkPressure === true) {
       const refused = this.gate();
       if (refused !== null) throw refused;
     }
+    if (length !== undefined) return this.fill(await this.claim(length), source, length);
+    const o = this.options;
     const deadline = performance.now() + o.budgetMs;
-    const body = new PoolBody(this.pool, []);
-    const it = iterate(source);
+    const body = PoolBody.open(this.pool, this.#ledger);
     try {
-      if (length !== undefined) await this.#grow(body, Math.ceil(length / PAGE_SIZE), deadline);
-      for (let r = await it.next(); !r.done; r = await it.next()) {
-        const chunk = r.value;
-        const end = body.size + chunk.length;
-        if (end > o.maxBodyBytes) throw this.#refuse('too-large', `body is over ${o.maxBodyBytes} bytes`);
-        const need = Math.ceil(end / PAGE_SIZE) - body.pages.length;
-        if (need > 0) await this.#grow(body, need, deadline);
-        body.append(chunk);
-      }
+      await readInto(
+        body,
+        source,
+        o.maxBodyBytes,
+        () => this.#refuse('too-large', `body is over ${o.maxBodyBytes} bytes`),
+        (n) => this.#grow(body, n, deadline),
+      );
     } catch (err) {
       body.free();
-      it.return?.().catch(() => {});
       throw err;
     }
+    return this.#admitted(body);
+  }
+
+  /**
+   * Refuses a request the way the shedder does: 503 with Retry-After, or
+   * 413, on a connection that stays open while the rest of the body is
+   * drained (at most lingerMs). `why` is a reason (counted now) or a
+   * ShedError from admit/claim/fill/gate (already counted). Returns the
+   * error answered. A failed cache.set/adopt is one line:
+   *   if (!cache.adopt(key, body)) return shed.refuse(res, 'no-memory');
+   */
+  refuse(target: RefusalTarget, why: ShedReason | ShedError, message?: string): ShedError {
+    let err: ShedError;
+    if (why instanceof ShedError) {
+      err = why;
+    } else {
+      if (!SHED_REASONS.includes(why)) throw new OutOfRangeError(`reason must be one of ${SHED_REASONS.join(', ')}; received ${String(why)}`);
+      err = this.#refuse(why, message ?? (why === 'no-memory' ? 'no memory to keep the value' : `refused (${why})`));
+    }
+    answerRefusal(target, err, this.options.lingerMs, this.#onCutOff);
+    return err;
+  }
+
+  /**
+   * What refuse() does with a refused request's unread body, for answers
+   * sent another way (a framework's error path): read and discard it on
+   * the open connection, and close the connection if the client is still
+   * sending lingerMs after `res` went out (counted in stats().cutOff).
+   * Call it before the answer is sent.
+   */
+  drain(req: IncomingMessage, res: ServerResponse): void {
+    drainAfter(req, res, this.options.lingerMs, this.#onCutOff);
+  }
+
+  stats(): LoadShedStats {
+    const s = this.#stats;
+    return { admitted: s.admitted, admittedAtOnce: s.admittedAtOnce, bytes: s.bytes, bodyPages: this.#ledger.pages, cutOff: s.cutOff, shed: { ...s.shed } };
+  }
+
+  #admitted(body: PoolBody): PoolBody {
     this.#stats.admitted++;
     this.#stats.bytes += body.size;
     return body;
   }
 
-  stats(): LoadShedStats {
-    return { admitted: this.#stats.admitted, bytes: this.#stats.bytes, shed: { ...this.#stats.shed } };
-  }
-
-  /** Adds `n` pages to the body by the policy, before `deadline`; ShedError('budget') when it cannot. */
+  /** Adds `n` pages to the body (steps 2-4 of the file comment), before `deadline`; ShedError when it cannot. */
   async #grow(body: PoolBody, n: number, deadline: number): Promise<void> {
     if (n <= 0) return;
     const pool = this.pool;
     const o = this.options;
-    // A body larger than the pool can never be admitted.
     const total = pool.totalPages;
     if (body.pages.length + n > total) {
       throw this.#refuse('too-large', `body needs ${body.pages.length + n} pages; the pool has ${total}`);
     }
-    const left = (): number => Math.max(0, deadline - performance.now());
-    try {
-      if (o.policy === 'nowait') {
-        for (let i = 0; i < n; i++) body.pages.push(pool.alloc(GFP.NOWAIT));
-      } else if (o.policy === 'loop') {
-        for (let i = 0; i < n; i++) body.pages.push(await pool.allocAsync(o.gfp, 0, { timeoutMs: left() }));
+    // 2. Free memory now: one native call, all or none.
+    let pages = takeBulk(pool, n);
+    let atOnce = true;
+    if (pages === null && o.policy !== 'nowait') {
+      const why = this.pressure();
+      if (why === null) {
+        // 3 and 4: reclaim, then wait for frees, within the budget.
+        pages = await this.#wait(n, deadline);
+        atOnce = false;
       } else {
-        const r: Reservation = await pool.reserveAsync(n, { timeoutMs: left() });
-        try {
-          // In the reservation's scope the pages are there. NOWAIT all the
-          // same: should anything (ATOMIC, MEMALLOC) have taken them since,
-          // the request is refused rather than a worker thread blocked.
-          r.run(() => {
-            for (let i = 0; i < n; i++) body.pages.push(pool.alloc(GFP.NOWAIT | GFP.RESERVE));
-          });
-        } finally {
-          r.release();
-        }
+        // 3 alone under pressure: reclaim caches, but wait for nobody.
+        pages = await this.#reclaimFor(n);
+        if (pages === null) throw this.#refuse(why, `${n} pages are not free and the pool is under pressure (${why})`);
+      }
+    }
+    if (pages === null) throw this.#refuse('budget', `could not get ${n} pages within ${o.budgetMs} ms (${o.policy})`);
+    body.addPages(pages);
+    if (atOnce) this.#stats.admittedAtOnce++;
+  }
+
+  /**
+   * Steps 3 and 4 by policy, before `deadline`: the pages, or null. The
+   * allocator's own loops do both: a reservation (or an allocation) that
+   * cannot be had at once runs direct reclaim — the caches' shrinkers —
+   * and goes round again as long as reclaim frees something, and only then
+   * waits for frees.
+   */
+  async #wait(n: number, deadline: number): Promise<Page[] | null> {
+    const pool = this.pool;
+    const o = this.options;
+    const got: Page[] = [];
+    try {
+      if (o.policy === 'loop') {
+        while (got.length < n) got.push(await pool.allocAsync(o.gfp, 0, { timeoutMs: left(deadline) }));
+        return got;
+      }
+      for (;;) {
+        // All or nothing: a reservation, then its pages in one call. Given
+        // back before the call (a bulk allocation takes nothing from a
+        // reservation); another thread can take them in between, rarely:
+        // then again, within the budget.
+        (await pool.reserveAsync(n, { timeoutMs: left(deadline) })).release();
+        const pages = takeBulk(pool, n);
+        if (pages !== null) return pages;
+        if (left(deadline) === 0) return null;
       }
     } catch (err) {
-      if (err instanceof AllocError || err instanceof WouldBlockError || (err as Error)?.name === 'TimeoutError') {
-        throw this.#refuse('budget', `could not get ${n} pages within ${o.budgetMs} ms (${o.policy})`);
-      }
+      if (got.length > 0) pool.freeBulk(got);
+      if (isOutOfMemory(err)) return null;
       throw err;
+    }
+  }
+
+  /**
+   * Step 3 alone, for a pool under pressure: one reclaim pass at a time (a
+   * reservation that may not wait: tryWatermark, direct reclaim,
+   * tryWatermark), and the pages as soon as they are there. Stops when a
+   * pass frees nothing: what is left is held by someone who is not a cache.
+   */
+  async #reclaimFor(n: number): Promise<Page[] | null> {
+    const pool = this.pool;
+    let before = -1;
+    for (;;) {
+      const s = pool.pressure();
+      const free = s.freePages + s.threadCachedPages;
+      if (free <= before) return null;
+      before = free;
+      try {
+        (await pool.reserveAsync(n, NO_WAIT)).release();
+      } catch (err) {
+        if (!isOutOfMemory(err)) throw err;
+        continue;
+      }
+      const pages = takeBulk(pool, n);
+      if (pages !== null) return pages;
     }
   }
 
@@ -306,11 +385,28 @@ export class LoadShedder {
 }
 
 /**
- * The source's iterator. A Readable's is made with destroyOnReturn false:
- * leaving the loop early (a refusal) must not destroy the request, or the
- * 503 / 413 could be lost to a reset connection.
+ * n order-0 pages from free memory in one call, or null: never reclaims,
+ * never waits. Asked only when the pages look free (above MIN, the depth a
+ * NOWAIT allocation may go, plus what reservations hold): a refusal is an
+ * exception, and exceptions are what made a busy pool slow to admit.
  */
-function iterate(source: AsyncIterable<Uint8Array>): AsyncIterator<Uint8Array> {
-  const r = source as AsyncIterable<Uint8Array> & { iterator?: (o: { destroyOnReturn: boolean }) => AsyncIterator<Uint8Array> };
-  return typeof r.iterator === 'function' ? r.iterator({ destroyOnReturn: false }) : source[Symbol.asyncIterator]();
+function takeBulk(pool: Pool, n: number): Page[] | null {
+  const p = pool.pressure();
+  if (p.freePages + p.threadCachedPages - n < p.watermarks.min + p.reservedPages) return null;
+  try {
+    return pool.allocBulk(n, GFP.NOWAIT);
+  } catch (err) {
+    if (err instanceof AllocError) return null;
+    throw err;
+  }
 }
+
+function left(deadline: number): number {
+  return Math.max(0, deadline - performance.now());
+}
+
+/** The errors that mean "not within the budget": no memory, a wait the thread may not do, a timeout. */
+function isOutOfMemory(err: unknown): boolean {
+  return err instanceof AllocError || err instanceof WouldBlockError || (err as Error)?.name === 'TimeoutError';
+}
+

@@ -32,12 +32,49 @@ describe('PoolCache', () => {
     expect(cache.get('nope')).toBeUndefined();
     const ref = cache.acquire('a')!;
     expect(ref.size).toBe(v.length);
-    expect(ref.buffers.map((b) => b.length)).toEqual([PAGE_SIZE, PAGE_SIZE, PAGE_SIZE, 100]);
+    // One view per run of adjacent pages, the last one trimmed: together, the value.
+    expect(ref.buffers.reduce((n, b) => n + b.length, 0)).toBe(v.length);
+    expect(ref.buffers.length).toBeLessThanOrEqual(4);
     expect(Buffer.concat(ref.buffers).equals(v)).toBe(true);
     ref.release();
     ref.release(); // idempotent
     const s = cache.stats();
     expect([s.hits, s.misses, s.sets, s.setFailures]).toEqual([5, 1, 4, 0]);
+    cache.close();
+    expectAccounting(pool, 0);
+  });
+
+  it('keeps a small JSON meta beside each entry: a frozen copy, returned with getEntry and acquire', () => {
+    pool = Pool.create({ size: '1MiB' });
+    const cache = new PoolCache<string, { sha: string; type?: string; parts?: number[] }>(pool, { maxBytes: '256KiB' });
+    const meta = { sha: 'ab12', type: 'text/plain', parts: [1, 2] };
+    expect(cache.set('a', 'value', meta)).toBe(true);
+    meta.sha = 'changed later'; // the cache kept its own copy
+    meta.parts.push(3);
+    const e = cache.getEntry('a')!;
+    expect(e.value.toString()).toBe('value');
+    expect(e.meta).toEqual({ sha: 'ab12', type: 'text/plain', parts: [1, 2] });
+    expect(Object.isFrozen(e.meta) && Object.isFrozen(e.meta!.parts)).toBe(true);
+    const ref = cache.acquire('a')!;
+    expect(ref.meta).toBe(e.meta); // one immutable value for every reader
+    ref.release();
+    expect(cache.set('b', 'no meta')).toBe(true);
+    const plain = cache.acquire('b')!;
+    expect(plain.meta).toBeUndefined();
+    plain.release();
+    expect(cache.getEntry('nope')).toBeUndefined();
+    // Not JSON, or not small: refused before anything is stored.
+    expectCode(() => cache.set('c', 'v', 'text' as never), 'ERR_INVALID_ARG_TYPE');
+    expectCode(() => cache.set('c', 'v', { n: Number.NaN } as never), 'ERR_INVALID_ARG_VALUE');
+    expectCode(() => cache.set('c', 'v', { d: new Date() } as never), 'ERR_INVALID_ARG_VALUE');
+    expectCode(() => cache.set('c', 'v', { f: () => 1 } as never), 'ERR_INVALID_ARG_VALUE');
+    expectCode(() => cache.set('c', 'v', { big: 'x'.repeat(2000) } as never), 'ERR_OUT_OF_RANGE');
+    expectCode(() => cache.set('c', 'v', { quoted: '"'.repeat(600) } as never), 'ERR_OUT_OF_RANGE');
+    const deep: Record<string, unknown> = {};
+    let at = deep;
+    for (let i = 0; i < 10; i++) at = at.next = {} as Record<string, unknown>;
+    expectCode(() => cache.set('c', 'v', deep as never), 'ERR_OUT_OF_RANGE');
+    expect(cache.has('c')).toBe(false);
     cache.close();
     expectAccounting(pool, 0);
   });
@@ -198,6 +235,7 @@ describe('PoolCache', () => {
     const cache = new PoolCache(pool, { maxBytes: '64KiB' });
     expectCode(() => cache.set('k', 42 as never), 'ERR_INVALID_ARG_TYPE');
     expectCode(() => cache.set('k', [Buffer.from('a'), 'b'] as never), 'ERR_INVALID_ARG_TYPE');
+    expectCode(() => cache.adopt('k', Buffer.from('a') as never), 'ERR_INVALID_ARG_TYPE');
     cache.set('k', 'v');
     cache.close();
     cache.close();

@@ -148,7 +148,7 @@ describe('LoadShedder with node:http', () => {
     });
   }
 
-  it('answers 503 while PSI some is above its threshold', async () => {
+  it('under PSI pressure admits a body that fits and refuses one that does not at once, without spending its budget', async () => {
     pool = Pool.create({ size: '1MiB' });
     const { url, shedder } = await serve({ policy: 'loop', budgetMs: 5000, minFree: false, psiSome: 1, psiFull: false });
     // Make a real stall: a request waits 600 ms for memory, counted from
@@ -162,12 +162,20 @@ describe('LoadShedder with node:http', () => {
     }, 600);
     expect((await answer).status).toBe(200);
     // PSI averages are updated every 2 s.
-    const deadline = performance.now() + 5000;
-    while (pool.pressure().psi.some.avg10 <= 1 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(pool.pressure().psi.some.avg10).toBeGreaterThan(1);
-    const r = await fetch(url, { method: 'POST', body: payload(100) });
+    await until(() => pool.pressure().psi.some.avg10 > 1);
+    expect(shedder.pressure()).toBe('psi-some');
+    // A body that fits is admitted: pressure is no reason to refuse it.
+    expect((await fetch(url, { method: 'POST', body: payload(100) })).status).toBe(200);
+    // One that does not fit is refused at once: waiting is what the pool is short of.
+    held.push(...takeAll(pool, GFP.KERNEL | GFP.NORETRY | GFP.NOWARN));
+    const t0 = performance.now();
+    const r = await fetch(url, { method: 'POST', body: payload(2 * PAGE_SIZE) });
+    const ms = performance.now() - t0;
     expect(r.status).toBe(503);
-    expect(shedder.stats().shed['psi-some']).toBe(1);
+    expect(r.headers.get('retry-after')).toBe('1');
+    expect(shedder.stats().shed).toMatchObject({ 'psi-some': 1, budget: 0 });
+    expect(ms).toBeLessThan(5000 / 2); // the budget was 5 s
+    for (const p of held) pool.free(p);
     expectAccounting(pool, 0);
   });
 

@@ -1,13 +1,13 @@
 /**
  * The example service (examples/service.mjs) under autocannon on loopback,
  * with the pool far below the working set, for both body policies. The
- * checks are bench/service-load.mjs's: no corrupted data end to end, every
+ * checks are bench/service/leak.mjs's: no corrupted data end to end, every
  * refusal a 503 with Retry-After, and nothing leaks — judged by what can
  * leak: pages (none in flight after the run, none allocated once the cache
  * is dropped) and the server's live heap after a forced GC, against its
  * level after a warm-up. RSS is printed, not judged: it says how V8 sizes
- * its heaps as much as what the server keeps. `npm run bench:service` is
- * the longer run.
+ * its heaps as much as what the server keeps. (`npm run bench:service` is
+ * the comparison with the baseline.)
  *
  * The load is a number of requests, not a duration, so that the run does
  * the same work on any machine. NOFAIL_SERVICE_REQUESTS sets it per policy
@@ -17,7 +17,7 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- a plain .mjs module without types
-import { checkRun, formatRun, HEAP_GROWTH_MAX_MIB, runPolicy } from '../../bench/service-load.mjs';
+import { checkRun, formatRun, HEAP_GROWTH_MAX_MIB, HEAP_GROWTH_MIN_MIB, runPolicy } from '../../bench/service/leak.mjs';
 import { requireDist } from '../fixtures/workers.js';
 
 const requests = Number(process.env.NOFAIL_SERVICE_REQUESTS ?? 2500);
@@ -52,11 +52,14 @@ describe.skipIf(!(requests > 0))('example service under load', () => {
         expect(r.dropped.allocatedPages).toBe(0);
         expect(r.dropped.freePages + r.dropped.cachedPages).toBe(r.dropped.totalPages);
         // The live heap after GC is back near its warm-up level: within a
-        // tenth of the bytes the run admitted (at most HEAP_GROWTH_MAX_MIB).
-        // Keeping every body would grow it by all of them; 2500 requests
-        // carry a few hundred MiB of bodies, so the bound is the cap.
-        expect(r.bytesAdmitted).toBeGreaterThan(10 * HEAP_GROWTH_MAX_MIB * 2 ** 20);
-        expect(r.heapGrowthLimit).toBe(HEAP_GROWTH_MAX_MIB * 2 ** 20);
+        // tenth of the bytes the run admitted (HEAP_GROWTH_MIN_MIB to
+        // HEAP_GROWTH_MAX_MIB). Keeping every body would grow it by all of
+        // them, ten times the bound: the run admitted enough for that to
+        // show. (How much it admits depends on how fast the machine is: the
+        // pool is 8x overloaded, and a busy machine refuses more.)
+        expect(r.bytesAdmitted).toBeGreaterThan(10 * HEAP_GROWTH_MIN_MIB * 2 ** 20);
+        expect(r.bytesAdmitted).toBeGreaterThanOrEqual(10 * r.heapGrowthLimit);
+        expect(r.heapGrowthLimit).toBeLessThanOrEqual(HEAP_GROWTH_MAX_MIB * 2 ** 20);
         expect(r.heapGrowth).toBeLessThan(r.heapGrowthLimit);
         // /metrics parses and carries the pool's and the service's families.
         const names = new Set(parsePrometheusTextFormat(r.metricsText).map((f) => f.name));
