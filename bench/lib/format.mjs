@@ -10,7 +10,9 @@ export function fmtNs(ns) {
 export function fmtRate(opsPerSec) {
   if (opsPerSec === undefined || Number.isNaN(opsPerSec)) return '-';
   if (opsPerSec >= 1e6) return `${(opsPerSec / 1e6).toFixed(2)} Mops/s`;
-  return `${(opsPerSec / 1e3).toFixed(0)} kops/s`;
+  if (opsPerSec >= 1e4) return `${(opsPerSec / 1e3).toFixed(0)} kops/s`;
+  if (opsPerSec >= 1e3) return `${(opsPerSec / 1e3).toFixed(1)} kops/s`;
+  return `${opsPerSec.toFixed(0)} ops/s`;
 }
 
 export function fmtRatio(x) {

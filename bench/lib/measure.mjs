@@ -20,9 +20,14 @@ export function parseArgs(argv = process.argv.slice(2)) {
   return opts;
 }
 
-/** Sample plan per mode: quick fits CI, full is for numbers you quote. */
+/**
+ * Sample plan per mode: quick fits CI, full is for numbers you quote. An
+ * operation so slow that one call of run() outlasts a sample many times
+ * over (a peer's quadratic case) takes fewer samples, at least 5, so that
+ * sampling stays within `budgetMs`.
+ */
 export function plan(quick) {
-  return quick ? { warmupMs: 150, sampleMs: 4, samples: 15 } : { warmupMs: 800, sampleMs: 15, samples: 41 };
+  return quick ? { warmupMs: 150, sampleMs: 4, samples: 15, budgetMs: 1500 } : { warmupMs: 800, sampleMs: 15, samples: 41, budgetMs: 6000 };
 }
 
 export function summarize(values) {
@@ -37,24 +42,30 @@ export function summarize(values) {
  * several (allocBulk of 64 pages reported per page).
  */
 export function measure(run, { quick = false, opsPerCall = 1 } = {}) {
-  const { warmupMs, sampleMs, samples } = plan(quick);
+  const { warmupMs, sampleMs, budgetMs } = plan(quick);
+  let { samples } = plan(quick);
   let n = 16;
+  let calls = 0;  // every op run, warm-up included (a case may relate counters to it)
   const warmEnd = performance.now() + warmupMs;
+  let dt;
   while (true) {
     const t0 = performance.now();
     run(n);
-    const dt = performance.now() - t0;
+    calls += n;
+    dt = performance.now() - t0;
     if (dt < sampleMs && n < 2 ** 30) n = Math.ceil(n * Math.min(16, Math.max(1.5, sampleMs / Math.max(dt, 0.01))));
     else if (performance.now() >= warmEnd) break;
   }
+  samples = Math.min(samples, Math.max(5, Math.floor(budgetMs / dt)));
   globalThis.gc?.();
   const ns = [];
   for (let s = 0; s < samples; s++) {
     const t0 = process.hrtime.bigint();
     run(n);
+    calls += n;
     ns.push(Number(process.hrtime.bigint() - t0) / (n * opsPerCall));
   }
-  return { unit: 'ns/op', ...summarize(ns), batch: n };
+  return { unit: 'ns/op', ...summarize(ns), batch: n, totalOps: calls * opsPerCall };
 }
 
 /** The one line of output a case prints: run.mjs reads the last JSON line. */
