@@ -76,8 +76,11 @@ export const GFP_KNOWN_MASK = Object.values(BITS).reduce((mask, bit) => mask | b
  * into the reserves beyond LOW (the fast path stays above LOW anyway).
  */
 export function isPlainMask(gfp: number): boolean {
-  return gfp === GFP.KERNEL || gfp === GFP.NOFS || gfp === GFP.NOIO || gfp === GFP.ATOMIC || gfp === GFP.NOWAIT;
+  return gfp === KERNEL || gfp === NOFS || gfp === NOIO || gfp === ATOMIC || gfp === NOWAIT;
 }
+// Module constants rather than GFP's properties: isPlainMask is on the alloc
+// fast path, whose bytecode must stay small enough for V8 to inline it.
+const { NOFS, NOIO, ATOMIC, NOWAIT } = GFP;
 
 /** Orders above this are "costly" (PAGE_ALLOC_COSTLY_ORDER). */
 export const COSTLY_ORDER = 3;

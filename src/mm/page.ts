@@ -46,7 +46,8 @@ export let pageView: (p: Page) => Uint8Array | undefined;
  * The free fast path in one call: if `p` is a live page of `owner`, of
  * order `maxOrder` or below, charged to the thread's own task, marks it
  * freed and returns its generation; otherwise -1 and nothing changes (the
- * caller takes the slow path, which reports what is wrong).
+ * caller takes the slow path, which reports what is wrong). The caller has
+ * checked that `owner` is open (Attachment.fastPathOk).
  */
 export let takeForCache: (p: unknown, owner: PageOwner, maxOrder: number) => number;
 /** The logical task a page is charged to (0: its thread's own task). */
@@ -80,11 +81,17 @@ export class Page {
 
   /** The block's memory, `size` bytes. Throws once the page is freed or transferred. */
   get bytes(): Uint8Array {
-    if (this.#state !== LIVE || this.#owner.closed) {
-      if (this.#owner.closed) throw new PoolClosedError('the pool of this page is closed in this thread');
-      throw new BadPageError(`page ${this.pfn} was ${this.#state === FREED ? 'freed' : 'transferred'}`);
-    }
+    // The error is made out of line: this getter is on every caller's hot
+    // path, and V8 inlines a hot path into the caller's loop only while its
+    // bytecode fits the inlining budget (see Pool.alloc).
+    if (this.#state !== LIVE || this.#owner.closed) throw this.#unusable();
     return (this.#bytes ??= this.#owner.view(this.pfn, this.order));
+  }
+
+  /** Why `bytes` cannot be read: the pool is closed in this thread, or the page was freed or transferred. */
+  #unusable(): Error {
+    if (this.#owner.closed) return new PoolClosedError('the pool of this page is closed in this thread');
+    return new BadPageError(`page ${this.pfn} was ${this.#state === FREED ? 'freed' : 'transferred'}`);
   }
 
   get [Symbol.toStringTag](): string {
@@ -124,7 +131,7 @@ export class Page {
     pageTask = (p) => p.#task;
     takeForCache = (p, owner, maxOrder) => {
       if (typeof p !== 'object' || p === null || !(#state in p)) return -1;
-      if (p.#owner !== owner || p.#state !== LIVE || p.order > maxOrder || p.#task !== 0 || owner.closed) return -1;
+      if (p.#owner !== owner || p.#state !== LIVE || p.order > maxOrder || p.#task !== 0) return -1;
       p.#state = FREED;
       return p.#gen;
     };

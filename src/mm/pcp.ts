@@ -115,7 +115,9 @@ export class Pcp {
   /** The order a drain starts at; it moves on, so drains take from every list in turn. */
   #drainOrder = 0;
   readonly #refs: Int32Array;
-  readonly #ctl: Int32Array | null;
+  // Where the size is published: the task-table word, or a scratch word
+  // nobody reads (never null, so that push and pop store without a test).
+  readonly #ctl: Int32Array;
   readonly #word: number;
 
   /**
@@ -130,8 +132,8 @@ export class Pcp {
     this.high = sizing.high;
     this.highMax = sizing.adaptive ? Math.max(sizing.high, highMax) : sizing.high;
     this.#totalPages = totalPages;
-    this.#ctl = word >= 0 ? ctl : null;
-    this.#word = word;
+    this.#ctl = word >= 0 && ctl !== null ? ctl : new Int32Array(1);
+    this.#word = word >= 0 ? word : 0;
     // A list holds at most what the cache may: high pages, plus the blocks a
     // free adds before it drains (below 2 << PCP_MAX_ORDER pages), or a
     // refill, which lands in an empty ring and never exceeds high (order 0)
@@ -147,7 +149,10 @@ export class Pcp {
     this.#refs = new Int32Array(3 * total);
   }
 
-  /** A freed block onto its list's hot end (the caller checks `high` first, or calls overflow() after). */
+  /**
+   * A freed block onto its list's hot end (the caller checks `high` first,
+   * or calls overflow() after); publishes the new size.
+   */
   push(order: number, pfn: number, gen: number, view: Uint8Array | undefined): void {
     const list = this.lists[order]!;
     const s = list.head++ & list.mask;
@@ -155,14 +160,17 @@ export class Pcp {
     list.entries[2 * s + 1] = gen;
     list.views[s] = view;
     list.count++;
-    this.count += 1 << order;
+    this.#ctl[this.#word] = this.count += 1 << order;
   }
 
-  /** Takes the hot end's block of this order and returns its slot (read the list's entries[2 * slot], [2 * slot + 1], views[slot]). */
-  pop(order: number): number {
-    const list = this.lists[order]!;
+  /**
+   * Takes the hot end's block of `list`, this order's (lists[order]), and
+   * returns its slot (read the list's entries[2 * slot], [2 * slot + 1],
+   * views[slot]); publishes the new size.
+   */
+  pop(list: PcpList, order: number): number {
     list.count--;
-    this.count -= 1 << order;
+    this.#ctl[this.#word] = this.count -= 1 << order;
     return --list.head & list.mask;
   }
 
@@ -210,7 +218,7 @@ export class Pcp {
 
   /** Publishes the cache size (see above): a plain store into this thread's own task-table word. */
   publish(): void {
-    if (this.#ctl !== null) this.#ctl[this.#word] = this.count;
+    this.#ctl[this.#word] = this.count;
   }
 
   /**
@@ -241,7 +249,7 @@ export class Pcp {
       order = order === PCP_MAX_ORDER ? 0 : order + 1;
     }
     this.#drainOrder = order;
-    if (this.#ctl !== null) this.#ctl[this.#word] = this.count - pages;
+    this.#ctl[this.#word] = this.count - pages;
     native.freeBulk(slot, refs, blocks);
     this.count -= pages;
     return pages;

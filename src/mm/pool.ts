@@ -36,7 +36,6 @@ import {
   pageTask,
   pageView,
   setPageTask,
-  takeForCache,
 } from './page.js';
 import type { Shrinker } from './reclaim/shrinker.js';
 import { adopt, adoptBulk, allocBulk, freeBulk, transfer, transferBulk } from './bulk.js';
@@ -139,10 +138,14 @@ export class Pool {
     // PCP_MAX_ORDER straight from this thread's page cache when nothing
     // needs the prologue (a common mask; no scope, task or reservation ever
     // entered; no debug option) and the cache may hand one out now
-    // (Attachment.cacheReady()).
+    // (Attachment.tryTakeCached()). V8 inlines it, with the page's `bytes`
+    // and free()'s fast path, into a caller's loop only while all of their
+    // bytecode fits its inlining budget: keep them small, and put the cold
+    // code behind calls.
     const core = this.#core;
-    if (cacheableOrder(order) && !contextsUsed && core.fastPathOk && isPlainMask(gfp) && core.cacheReady(order)) {
-      return core.takeCached(order);
+    if (cacheableOrder(order) && !contextsUsed && core.fastPathOk && isPlainMask(gfp)) {
+      const page = core.tryTakeCached(order);
+      if (page !== null) return page;
     }
     return this.#allocSlow(gfp, order);
   }
@@ -284,18 +287,8 @@ export class Pool {
   free(page: Page): void {
     // The fast path: a live block of order 0 to PCP_MAX_ORDER of this
     // thread's own task goes into the page cache while it has room and takes
-    // frees (Attachment.cacheTakesFrees()), and no debug option is on.
-    const core = this.#core;
-    const pcp = core.pcp;
-    if (pcp !== null && pcp.count < pcp.high && core.fastPathOk && core.cacheTakesFrees()) {
-      const gen = takeForCache(page, core, PCP_MAX_ORDER);
-      if (gen >= 0) {
-        pcp.push(page.order, page.pfn, gen, pageView(page));
-        pcp.publish();
-        return;
-      }
-    }
-    this.#freeSlow(page);
+    // frees, and no debug option is on (Attachment.cacheFree()).
+    if (!this.#core.cacheFree(page)) this.#freeSlow(page);
   }
 
   #freeSlow(page: Page): void {
