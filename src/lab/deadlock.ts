@@ -104,15 +104,22 @@ interface Inputs {
   samples: ReadonlyArray<{ t: number; stalled: number }>;
   /** The run's start, ms since the clock origin (the board's times are ms + 1 since it). */
   startMs: number;
+  /** The run's length up to the stop, ms: what the board records later is the teardown's. */
   wallMs: number;
   shape: Shape;
 }
 
 export function deadlockRecord(x: Inputs): DeadlockRecord {
   const b = x.board;
+  // A scene word written after the run ended did not happen in the run: the
+  // stop lets workers finish and exit, and the memory they free can let a
+  // holder stuck for the whole run commit during the teardown. That commit
+  // is the teardown's doing, not the policy's.
   const at = (word: number): number | null => {
     const v = b.g(word);
-    return v === 0 ? null : Math.max(0, Math.round(v - 1 - x.startMs));
+    if (v === 0) return null;
+    const ms = Math.max(0, Math.round(v - 1 - x.startMs));
+    return ms > x.wallMs ? null : ms;
   };
   const name = (word: number): string | null => {
     const v = b.g(word);
@@ -138,17 +145,18 @@ export function deadlockRecord(x: Inputs): DeadlockRecord {
   r.holderWaitUs = r.releasedAtMs === null ? null : b.g(BOARD_WORD.SCENE_HOLDER_WAIT_US);
   // The cueing worker's first kill after the cue (its generation played the scene; a kill before the cue is another story).
   const cued = r.cuedAtMs ?? 0;
-  const victim = x.events.find((e) => e.what === 'kill' && e.victim === r.cuer && e.atMs >= cued - 1);
+  const events = x.events.filter((e) => e.atMs <= x.wallMs); // as the scene words: the run's, not the teardown's
+  const victim = events.find((e) => e.what === 'kill' && e.victim === r.cuer && e.atMs >= cued - 1);
   r.victimAtMs = victim?.atMs ?? null;
   // Blocked as a victim: it was waiting for the lock when chosen (queued
   // before the kill and not yet through), or chosen first and then queued.
   r.victimBlocked = victim !== undefined && r.queuedAtMs !== null && (r.acquiredAtMs === null || victim.atMs <= r.acquiredAtMs);
   const lockEnd = r.releasedAtMs ?? Infinity;
-  r.holderKilled = r.holder !== null && x.events.some((e) => e.what === 'kill' && e.victim === r.holder && e.atMs >= (r.lockedAtMs ?? 0) && e.atMs <= lockEnd);
+  r.holderKilled = r.holder !== null && events.some((e) => e.what === 'kill' && e.victim === r.holder && e.atMs >= (r.lockedAtMs ?? 0) && e.atMs <= lockEnd);
   if (victim !== undefined) {
-    r.reapedAtMs = x.events.find((e) => e.what === 'reap' && e.victim === r.cuer && e.atMs >= victim.atMs)?.atMs ?? null;
-    r.timedOutAtMs = x.events.find((e) => e.what === 'timeout' && e.victim === r.cuer && e.atMs >= victim.atMs)?.atMs ?? null;
-    r.nextVictims = x.events.filter((e) => e.what === 'kill' && e.atMs > victim.atMs && e.atMs <= lockEnd).map((e) => e.victim);
+    r.reapedAtMs = events.find((e) => e.what === 'reap' && e.victim === r.cuer && e.atMs >= victim.atMs)?.atMs ?? null;
+    r.timedOutAtMs = events.find((e) => e.what === 'timeout' && e.victim === r.cuer && e.atMs >= victim.atMs)?.atMs ?? null;
+    r.nextVictims = events.filter((e) => e.what === 'kill' && e.atMs > victim.atMs && e.atMs <= lockEnd).map((e) => e.victim);
   }
   r.outcome = outcomeOf(r, x.shape);
   return r;

@@ -111,6 +111,15 @@ describe('what the 2015 scene came to', () => {
     expect(r.stalledAtEndMs).toBe(800 + shape.watchdogMs);
   });
 
+  it('livelock still, when the holder commits only in the teardown after the run ended', () => {
+    // Seen in a default run: the loop policy's holder got its page at 1807 ms of a 1800 ms run,
+    // once the stopped workers' memory came back.
+    const b = board({ ...formed, acquired: 1806, released: 1807, outcome: 'ok', waitUs: 1_170_000 });
+    const r = record(b, [], stalledFrom(1000));
+    expect(r).toMatchObject({ outcome: 'livelock', releasedAtMs: null, acquiredAtMs: null, holderOutcome: null });
+    expect(record(board({ ...formed, acquired: 1799, released: 1800, outcome: 'ok', waitUs: 1_170_000 }), [], stalledFrom(1000)).outcome).toBe('never happened');
+  });
+
   it('stuck, not livelock, when other work went on', () => {
     expect(record(board(formed), [kill(650)]).outcome).toBe('stuck');
   });
