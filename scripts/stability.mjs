@@ -93,7 +93,9 @@ console.log(`test:stability: ${runs} run${runs === 1 ? '' : 's'} of \`${command}
 
 function duration(ms) {
   const s = ms / 1000;
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s); // rounded first, so 299.7 s reads 5m 00s, not 4m 60s
+  return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, '0')}s`;
 }
 
 /** Runs the command once; resolves with its exit code and its whole output. */
