@@ -40,8 +40,40 @@ bool readPfn(const Attachment* a, const Napi::Value& v, uint32_t* pfn) {
   return true;
 }
 
-// freeBulk copies refs into its own stack frame this many at a time (12 KiB).
+// The bulk calls copy refs into their own stack frame this many at a time (12 KiB).
 constexpr uint32_t kRefChunk = Pool::kMaxFreeBatch;
+
+// Walks n (pfn, order, gen) triples of `raw` for a bulk call (`what`). `raw`
+// may be over a SharedArrayBuffer that another thread writes during the
+// call, so it is read once: copied a chunk at a time (one memcpy) into this
+// frame, and `step(refs, chunk, &handled)` validates and acts on the copy.
+// What was checked is what is acted on. A chunk is at most kRefChunk, the
+// pool's one-pass batch, taken under one hold of the zone lock. The first
+// error stops the walk and is thrown with `countName` saying how many of the
+// leading entries were handled before it; otherwise returns n.
+template <typename Step>
+Napi::Value walkRefs(const Napi::CallbackInfo& info, const TypedArrayData<int32_t>& raw, uint64_t n, const char* what,
+                     const char* countName, Step step) {
+  static_assert(sizeof(BlockRef) == 3 * sizeof(int32_t), "BlockRef is an int32 triple");
+  BlockRef refs[kRefChunk];
+  uint32_t done = 0;
+  Status s = Status::kOk;
+  while (done < n && s == Status::kOk) {
+    const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, kRefChunk));
+    std::memcpy(refs, raw.data + 3 * uint64_t{done}, chunk * sizeof(BlockRef));
+    uint32_t handled = 0;
+    s = step(refs, chunk, &handled);
+    done += handled;
+  }
+  if (s != Status::kOk) {
+    Napi::Error err = makeError(info.Env(), errorKindOf(s), std::string(what) + " entry " + std::to_string(done) + ": " + statusMessage(s));
+    if (err.IsEmpty()) return {};
+    err.Set(countName, Napi::Number::New(info.Env(), done));
+    err.ThrowAsJavaScriptException();
+    return {};
+  }
+  return Napi::Number::New(info.Env(), done);
+}
 
 bool readGen(const Napi::Value& v, uint32_t* gen) {
   uint64_t g;
@@ -106,12 +138,7 @@ Napi::Value AllocBulk(const Napi::CallbackInfo& info) {
 
 // freeBulk(slot, refs: Int32Array of (pfn, order, gen) triples, n) -> n.
 // On an invalid entry it throws; the error's `freed` says how many of the
-// leading entries were freed before it. `refs` may be over a
-// SharedArrayBuffer that another thread writes during the call, so it is
-// read once: copied a chunk at a time (one memcpy) into this frame, and the
-// pool validates and frees from the copy. What was checked is what is freed.
-// A chunk is at most kRefChunk, the pool's one-pass batch, taken under
-// one hold of the zone lock.
+// leading entries were freed before it. `refs` is read once (walkRefs).
 Napi::Value FreeBulk(const Napi::CallbackInfo& info) {
   if (!haveArgs(info, 3)) return {};
   Attachment* a = readSlot(info, info[0]);
@@ -120,26 +147,8 @@ Napi::Value FreeBulk(const Napi::CallbackInfo& info) {
   if (!a || !readIndex(info[2], "n", a->pool->zone().nrPages(), &n) || !readTypedArray(info[1], "refs", 3 * n, &raw)) {
     return {};
   }
-  static_assert(sizeof(BlockRef) == 3 * sizeof(int32_t), "BlockRef is an int32 triple");
-  BlockRef refs[kRefChunk];
-  uint32_t done = 0;
-  Status s = Status::kOk;
-  while (done < n && s == Status::kOk) {
-    const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, kRefChunk));
-    std::memcpy(refs, raw.data + 3 * uint64_t{done}, chunk * sizeof(BlockRef));
-    uint32_t freed = 0;
-    s = a->pool->freeBulk(refs, chunk, &freed);
-    done += freed;
-  }
-  if (s != Status::kOk) {
-    Napi::Error err = makeError(info.Env(), errorKindOf(s),
-                                "freeBulk entry " + std::to_string(done) + ": " + statusMessage(s));
-    if (err.IsEmpty()) return {};
-    err.Set("freed", Napi::Number::New(info.Env(), done));
-    err.ThrowAsJavaScriptException();
-    return {};
-  }
-  return Napi::Number::New(info.Env(), done);
+  return walkRefs(info, raw, n, "freeBulk", "freed",
+                  [a](const BlockRef* refs, uint32_t chunk, uint32_t* freed) { return a->pool->freeBulk(refs, chunk, freed); });
 }
 
 // setOwner(slot, pfn, order, gen, task, expectOwner): hand an allocated block
@@ -161,7 +170,7 @@ void SetOwner(const Napi::CallbackInfo& info) {
 // setOwnerBulk(slot, refs: Int32Array of (pfn, order, gen) triples, n, task,
 // expectOwner) -> n: setOwner for each entry, in order. On an invalid entry it
 // throws; the error's `moved` says how many of the leading entries moved.
-// `refs` is read once, a chunk at a time, as freeBulk reads it.
+// `refs` is read once (walkRefs).
 Napi::Value SetOwnerBulk(const Napi::CallbackInfo& info) {
   if (!haveArgs(info, 5)) return {};
   Attachment* a = readSlot(info, info[0]);
@@ -172,24 +181,10 @@ Napi::Value SetOwnerBulk(const Napi::CallbackInfo& info) {
       !readTask(a, info[3], &task) || !readIndex(info[4], "expectOwner", kFieldMask, &expect)) {
     return {};
   }
-  BlockRef refs[kRefChunk];
-  uint32_t done = 0;
-  Status s = Status::kOk;
-  while (done < n && s == Status::kOk) {
-    const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, kRefChunk));
-    std::memcpy(refs, raw.data + 3 * uint64_t{done}, chunk * sizeof(BlockRef));
-    uint32_t moved = 0;
-    s = a->pool->setOwnerBulk(refs, chunk, task, static_cast<uint32_t>(expect), &moved);
-    done += moved;
-  }
-  if (s != Status::kOk) {
-    Napi::Error err = makeError(info.Env(), errorKindOf(s), "setOwnerBulk entry " + std::to_string(done) + ": " + statusMessage(s));
-    if (err.IsEmpty()) return {};
-    err.Set("moved", Napi::Number::New(info.Env(), done));
-    err.ThrowAsJavaScriptException();
-    return {};
-  }
-  return Napi::Number::New(info.Env(), done);
+  const uint32_t expectOwner = static_cast<uint32_t>(expect);
+  return walkRefs(info, raw, n, "setOwnerBulk", "moved", [a, task, expectOwner](const BlockRef* refs, uint32_t chunk, uint32_t* moved) {
+    return a->pool->setOwnerBulk(refs, chunk, task, expectOwner, moved);
+  });
 }
 
 // meta(slot, pfn) -> [state, order, owner, gen]; state 0 tail, 1 free, 2 allocated
