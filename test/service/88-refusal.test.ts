@@ -79,9 +79,13 @@ function upload(
     let answered = false;
     let over = false;
     let done = false;
+    // The socket's close listener goes when the upload is settled: a shared
+    // keep-alive socket carries many uploads, and must not gather one each.
+    let offClose = () => {};
     const settle = () => {
       if (!done && answered && over) {
         done = true;
+        offClose();
         own?.destroy();
         resolve(seen);
       }
@@ -110,12 +114,14 @@ function upload(
       });
     });
     req.on('socket', (socket) => {
-      socket.once('close', () => {
+      const onClose = () => {
         if (!over) seen.cutOff = true;
         if (seen.status === undefined) seen.error ??= 'closed without an answer';
         over = answered = true;
         settle();
-      });
+      };
+      socket.once('close', onClose);
+      offClose = () => socket.off('close', onClose);
     });
     req.on('error', (e) => {
       if (seen.status === undefined) seen.error = (e as NodeJS.ErrnoException).code ?? e.message;
