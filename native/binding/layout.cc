@@ -32,32 +32,20 @@ Napi::Object frozen(Napi::Object o) {
 
 void RegisterLayout(Napi::Env env, Napi::Object exports) {
 #define NOFAIL_LAYOUT_ENTRY(name, k, value, ...) t.Set(#name, Napi::Number::New(env, static_cast<double>(value)));
+// One frozen table of layout.<key> from an X-macro list.
+#define NOFAIL_LAYOUT_TABLE(key, LIST)         \
+  {                                            \
+    Napi::Object t = Napi::Object::New(env);   \
+    LIST(NOFAIL_LAYOUT_ENTRY)                  \
+    layout.Set(key, frozen(t));                \
+  }
   Napi::Object layout = Napi::Object::New(env);
-  {
-    Napi::Object t = Napi::Object::New(env);
-    NOFAIL_CTL_WORDS(NOFAIL_LAYOUT_ENTRY)
-    layout.Set("ctl", frozen(t));
-  }
-  {
-    Napi::Object t = Napi::Object::New(env);
-    NOFAIL_CTL_REGIONS(NOFAIL_LAYOUT_ENTRY)
-    layout.Set("regions", frozen(t));
-  }
-  {
-    Napi::Object t = Napi::Object::New(env);
-    NOFAIL_TASK_WORDS(NOFAIL_LAYOUT_ENTRY)
-    layout.Set("task", frozen(t));
-  }
-  {
-    Napi::Object t = Napi::Object::New(env);
-    NOFAIL_ALLOC_FLAGS(NOFAIL_LAYOUT_ENTRY)
-    layout.Set("alloc", frozen(t));
-  }
-  {
-    Napi::Object t = Napi::Object::New(env);
-    NOFAIL_STATUSES(NOFAIL_LAYOUT_ENTRY)
-    layout.Set("status", frozen(t));
-  }
+  NOFAIL_LAYOUT_TABLE("ctl", NOFAIL_CTL_WORDS)
+  NOFAIL_LAYOUT_TABLE("regions", NOFAIL_CTL_REGIONS)
+  NOFAIL_LAYOUT_TABLE("task", NOFAIL_TASK_WORDS)
+  NOFAIL_LAYOUT_TABLE("alloc", NOFAIL_ALLOC_FLAGS)
+  NOFAIL_LAYOUT_TABLE("status", NOFAIL_STATUSES)
+#undef NOFAIL_LAYOUT_TABLE
   layout.Set("stat", exports.Get("statIndex"));  // the one object (RegisterPoolApi ran first)
   {
     Napi::Object t = Napi::Object::New(env);
