@@ -232,8 +232,7 @@ export class Attachment implements PageOwner, WaitHost {
   drainOwn(): void {
     const pcp = this.pcp;
     if (pcp !== null && pcp.count > 0) {
-      pcp.drain(this.slot);
-      this.publishCached();
+      pcp.drain(this.slot); // publishes the new size
       this.wakeWaiters();
     }
   }
@@ -273,7 +272,7 @@ export class Attachment implements PageOwner, WaitHost {
   /** Free pages above LOW plus the reservations, unless the caller may use them: where the fast path may take pages. */
   aboveLow(reserveRights: boolean): boolean {
     const ctl = this.ctl;
-    return ctl[CTL.FREE_PAGES]! > ctl[CTL.WMARK_LOW]! + (reserveRights ? 0 : ctl[CTL.RESERVED]!);
+    return ctl[FREE_PAGES]! > ctl[WMARK_LOW]! + (reserveRights ? 0 : ctl[RESERVED]!);
   }
 
   /**
@@ -283,28 +282,25 @@ export class Attachment implements PageOwner, WaitHost {
    * pending for this thread; another thread asked for caches to be drained;
    * free pages are not above LOW plus the reservations.
    *
-   * The test and the take are one method, with the control words as module
-   * constants, because this is the bytecode V8 inlines into a caller's loop,
-   * and it does so only while the whole path fits its inlining budget (920
-   * bytes): past it, the path's small methods stay calls, and a hot page
-   * cost 75-90 ns instead of 45.
+   * This is bytecode V8 inlines into a caller's loop, and it does so only
+   * while the whole path fits its inlining budget (920 bytes): past it, the
+   * path's small methods stay calls, and a hot page cost 75-90 ns instead of
+   * 45. So the control words are module constants, and the path reuses
+   * aboveLow() and takeCached() rather than copying them.
    */
   tryTakeCached(order: number): Page | null {
     const pcp = this.pcp;
-    if (pcp === null) return null;
-    const list = pcp.lists[order]!;
     const ctl = this.ctl;
     if (
-      list.count === 0 ||
+      pcp === null ||
+      pcp.lists[order]!.count === 0 ||
       (ctl[this.sigWord]! & SIGPENDING) !== 0 ||
       ctl[DRAIN_GEN] !== pcp.drainSeen ||
-      ctl[FREE_PAGES]! <= ctl[WMARK_LOW]! + ctl[RESERVED]!
+      !this.aboveLow(false)
     ) {
       return null;
     }
-    const s = pcp.pop(list, order);
-    const e = list.entries;
-    return makePage(this, e[2 * s]!, order, e[2 * s + 1]!, list.views[s]);
+    return this.takeCached(order);
   }
 
   /**
@@ -330,14 +326,12 @@ export class Attachment implements PageOwner, WaitHost {
    * charged to this thread's own task, into the page cache and returns true
    * while the cache has room and takes frees (cacheTakesFrees()) and no debug
    * option is on; otherwise returns false with nothing changed, and the slow
-   * path says what is wrong. One method, as tryTakeCached, for V8's inlining
-   * budget.
+   * path says what is wrong. Small for V8's inlining budget, as
+   * tryTakeCached.
    */
   cacheFree(page: Page): boolean {
     const pcp = this.pcp;
-    if (pcp === null || pcp.count >= pcp.high || !this.fastPathOk || this.inReclaim !== 0) return false;
-    const ctl = this.ctl;
-    if (ctl[WAITERS] !== 0 || ctl[DRAIN_GEN] !== pcp.drainSeen || (ctl[this.sigWord]! & SIGPENDING) !== 0) return false;
+    if (pcp === null || pcp.count >= pcp.high || !this.fastPathOk || !this.cacheTakesFrees()) return false;
     const gen = takeForCache(page, this, PCP_MAX_ORDER);
     if (gen < 0) return false;
     pcp.push(page.order, page.pfn, gen, pageView(page));
@@ -368,17 +362,6 @@ export class Attachment implements PageOwner, WaitHost {
   drainAll(): void {
     Atomics.add(this.ctl, CTL.DRAIN_GEN, 1);
     this.checkDrain();
-  }
-
-
-  /**
-   * Publishes this thread's cached page count for other threads' stats().
-   * One plain store per allocation and free, into this thread's own
-   * task-table entry: a cache line no other thread writes, so two threads'
-   * hot paths never share one.
-   */
-  publishCached(): void {
-    this.pcp?.publish();
   }
 
   // --- the internal surface (internal.ts PoolInternals) ----------------------

@@ -43,10 +43,11 @@
  * (Pool.create({ pcp })) are kept as given.
  *
  * Publishing: the cache size in pages goes into the thread's task-table word
- * (CACHED) for other threads' stats(). It is written after a refill and
- * before a drain's native call, so the published figure never exceeds the
- * pages the cache really holds (native stats() relies on it:
- * native/sync/pool.h).
+ * (CACHED) for other threads' stats(). It is written by every push and pop,
+ * after a refill and before a drain's native call, so the published figure
+ * never exceeds the pages the cache really holds (native stats() relies on
+ * it: native/sync/pool.h). One plain store into this thread's own entry, a
+ * cache line no other thread writes.
  */
 import { native } from '../binding/native.js';
 

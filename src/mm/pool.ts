@@ -300,8 +300,7 @@ export class Pool {
     if (page.order <= PCP_MAX_ORDER && pcp !== null && pageTask(page) === 0 && core.cacheTakesFrees()) {
       markFreed(page);
       pcp.push(page.order, page.pfn, pageGen(page), pageView(page));
-      if (pcp.count > pcp.high) pcp.overflow(core.slot, core.freePages() < core.wmark.high);
-      pcp.publish();
+      if (pcp.count > pcp.high) pcp.overflow(core.slot, core.freePages() < core.wmark.high); // push and a drain publish the size
       return;
     }
     native.free(core.slot, page.pfn, page.order, pageGen(page));
