@@ -75,6 +75,7 @@ const CASES = [
   { id: 'native/core_bench', file: 'native-core.mjs', args: [] },
   { id: 'meta/idle-pool-rss', file: 'meta-rss.mjs', args: [] },
   { id: 'pool-size/64MiB-vs-64GiB', file: 'pool-size.mjs', args: ['--sizes', '64MiB,64GiB'] },
+  { id: 'working-set-cost/one-thread', file: 'working-set-cost.mjs', args: [] },
 ].filter(({ id }) => !opts.only || id.includes(opts.only));
 
 if (CASES.length === 0) {
@@ -223,6 +224,18 @@ other('meta/idle-pool-rss', 'idle 1 GiB pool: RSS overhead', (r) => fmtValue(r),
       otherRows.push([`pool of ${size}: zone path (pcp off) / no bytes`, `${v('zone')} / ${v('zoneNoBytes')}`, '', `metadata ${(x.metaBytesPerGiB / 2 ** 20).toFixed(2)} MiB per GiB (${(x.metaBytes / 2 ** 20).toFixed(1)} MiB)`]);
     }
     if (r.failed) otherRows.push(['  failed', '', '', r.failed.slice(0, 160)]);
+  }
+}
+
+{
+  const id = 'working-set-cost/one-thread';
+  const r = results[id];
+  if (r && (r.error || r.skipped)) otherRows.push(['working set, one thread: where the time goes', status(id), '', (r.error ?? r.skipped).slice(0, 140)]);
+  else if (r) {
+    const v = (k) => fmtNs(r.variants[k].median);
+    otherRows.push(['working set, one thread: bytes / no bytes', `${v('bytes')} / ${v('no bytes')}`, '', 'the allocator alone is the second', noise(r)]);
+    otherRows.push(['  byte via one region view / hugepages', `${v('region view')} / ${v('hugepages')}`, '', 'no per-page view / fewer TLB misses']);
+    otherRows.push(['  the same region through a JS free list', v('free list'), '', 'its pages recycled LIFO, no allocator']);
   }
 }
 
